@@ -1,0 +1,239 @@
+//! The operations over checked calls: one blocked, deterministic driver ([`blocks`]) and the
+//! per-run kernels for the loss/gradient calls and for `cauchy_reduce`.
+//!
+//! Aliasing: an output may be the very memory of an input (an exact alias, which validation
+//! allows), so kernels work on raw pointers and read every input of an element before writing
+//! its outputs; no `&[T]` / `&mut [T]` is ever formed over operand memory.
+
+use crate::dd::Dd;
+use crate::fpenv::DefaultFpEnv;
+use crate::layout::{Run, Walk};
+use crate::math::Element;
+use crate::pool;
+use crate::status::Error;
+use crate::sum::{Acc, BLOCK};
+use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
+use rayon::prelude::*;
+
+/// Below this many elements a call runs on the calling thread (no pool, no allocation).
+const PARALLEL_MIN: usize = 4 * BLOCK;
+
+/// Sum `body` over the blocks of `walk` in logical order, on the pool when it is worth it.
+/// Each block starts a fresh [`Acc`]; partials are merged in block order, so the result does
+/// not depend on which thread ran which block.
+fn blocks<const K: usize>(
+    walk: &Walk<K>,
+    body: impl Fn(Run<K>, &mut Acc) + Sync,
+) -> Result<Acc, Error> {
+    let n = walk.numel();
+    let block = |b: usize| {
+        let _env = DefaultFpEnv::enter();
+        let mut acc = Acc::default();
+        walk.for_each_run(b * BLOCK, ((b + 1) * BLOCK).min(n), |run| {
+            body(run, &mut acc)
+        });
+        acc
+    };
+    let count = n.div_ceil(BLOCK);
+    let mut total = Acc::default();
+    if n < PARALLEL_MIN || pool::num_threads() == 1 {
+        for b in 0..count {
+            total.merge(&block(b));
+        }
+    } else {
+        let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(block).collect())?;
+        for p in &partials {
+            total.merge(p);
+        }
+    }
+    Ok(total)
+}
+
+/// The final value of a MEAN or SUM from its accumulated sum.
+fn finish(acc: &Acc, mean: bool, numel: usize) -> f64 {
+    let n = numel as f64;
+    if let Some(s) = acc.special() {
+        return if mean { s / n } else { s };
+    }
+    let sum = acc.total();
+    if mean {
+        sum.div(Dd::new(n)).to_f64()
+    } else {
+        sum.to_f64()
+    }
+}
+
+/// Raw pointers handed to worker threads.
+///
+/// Validation proved that outputs do not overlap each other or any input (other than as an
+/// exact alias) and do not overlap themselves, and every logical index belongs to exactly one
+/// block, so no two threads touch the same output element.
+#[derive(Clone, Copy)]
+struct Ptrs<T, const K: usize>([*mut T; K]);
+// SAFETY: see the type's documentation; T is a plain float.
+unsafe impl<T: Send, const K: usize> Send for Ptrs<T, K> {}
+unsafe impl<T: Sync, const K: usize> Sync for Ptrs<T, K> {}
+
+const IMG1: usize = 0;
+const IMG2: usize = 1;
+const GRAD_OUT: usize = 2;
+const OUT: usize = 3;
+const GRAD1: usize = 4;
+const GRAD2: usize = 5;
+
+/// What the per-element kernel does, fixed for the whole call.
+#[derive(Clone, Copy)]
+struct Plan<T> {
+    loss_tensor: bool,
+    loss_sum: bool,
+    grad: bool,
+    grad_tensor: bool,
+    /// The upstream gradient when it is one value for all elements.
+    g: T,
+    /// The MEAN divisor of the gradient (1 otherwise).
+    n: f64,
+}
+
+/// Run a loss, backward or fused call.
+pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
+    let numel = c.img1.layout.numel;
+    let mean = c.reduction == Reduction::Mean;
+    let grad = c.grad_img1.is_some() || c.grad_img2.is_some();
+    let one = T::narrow(1.0);
+    let (g, grad_tensor) = match c.upstream {
+        Upstream::Absent | Upstream::One => (one, false),
+        // SAFETY: validation checked the pointer (non-NULL, aligned); the caller promised it
+        // is readable. Read before any output is written, so an alias is harmless.
+        Upstream::Scalar(p) => (unsafe { p.read() }, false),
+        Upstream::Tensor(_) => (one, true),
+    };
+    let plan = Plan {
+        loss_tensor: matches!(c.out, LossOut::Tensor(_)),
+        loss_sum: matches!(c.out, LossOut::Scalar(_)),
+        grad,
+        grad_tensor,
+        g,
+        n: if mean && grad { numel as f64 } else { 1.0 },
+    };
+    if !plan.loss_tensor && !plan.loss_sum && !plan.grad {
+        return Ok(()); // backward with both gradients skipped: validation was the whole job
+    }
+    // Absent operands walk with img1's strides (so they never block dimension fusion) and a
+    // NULL pointer that is never dereferenced.
+    let absent = Operand {
+        ptr: std::ptr::null_mut(),
+        layout: c.img1.layout,
+    };
+    let ops: [Operand<T>; 6] = [
+        c.img1,
+        c.img2,
+        match c.upstream {
+            Upstream::Tensor(op) => op,
+            _ => absent,
+        },
+        match c.out {
+            LossOut::Tensor(op) => op,
+            _ => absent,
+        },
+        c.grad_img1.unwrap_or(absent),
+        c.grad_img2.unwrap_or(absent),
+    ];
+    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| o.layout.strides()));
+    let ptrs = Ptrs(ops.map(|o| o.ptr));
+    let acc = blocks(&walk, |run, acc| {
+        let ptrs = ptrs;
+        // SAFETY: validation proved each operand's elements addressable by its layout, and
+        // the run lies inside the shape.
+        unsafe {
+            if walk.inner_contiguous() {
+                element_run(
+                    &plan,
+                    &ptrs.0,
+                    Run {
+                        step: [1; 6],
+                        ..run
+                    },
+                    acc,
+                )
+            } else {
+                element_run(&plan, &ptrs.0, run, acc)
+            }
+        }
+    })?;
+    if let LossOut::Scalar(p) = c.out {
+        // SAFETY: validated one-element output, written once after every input was read.
+        unsafe { p.write(T::narrow(finish(&acc, mean, numel))) };
+    }
+    Ok(())
+}
+
+/// The loss and gradient kernel over one run.
+///
+/// # Safety
+/// Every non-NULL pointer, offset by the run, addresses valid elements; NULL ones are only
+/// used where the plan says the operand is absent.
+#[inline(always)]
+unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
+    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * run.step[k]);
+    for i in 0..run.len {
+        let x = at(IMG1, i).read();
+        let y = at(IMG2, i).read();
+        let g = if p.grad_tensor {
+            at(GRAD_OUT, i).read()
+        } else {
+            p.g
+        };
+        if p.loss_tensor || p.loss_sum {
+            let l = T::loss_wide(x, y);
+            if p.loss_tensor {
+                at(OUT, i).write(T::narrow(l));
+            } else {
+                acc.add(l);
+            }
+        }
+        if p.grad {
+            let v = T::grad(x, y, g, p.n);
+            if !ptrs[GRAD1].is_null() {
+                at(GRAD1, i).write(v);
+            }
+            if !ptrs[GRAD2].is_null() {
+                at(GRAD2, i).write(v.neg());
+            }
+        }
+    }
+}
+
+/// `2^64` and its inverse: the pre-scaling that keeps an overflowing f64 sum finite.
+const SCALE_UP: f64 = 18446744073709551616.0;
+
+/// Run a `cauchy_reduce_*` call.
+pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
+    let sum_scaled = |scale: f64| -> Result<Acc, Error> {
+        let walk = Walk::new(&c.x.layout, [c.x.layout.strides()]);
+        let ptr = Ptrs([c.x.ptr]);
+        blocks(&walk, |run, acc| {
+            let ptr = ptr;
+            for i in 0..run.len {
+                // SAFETY: validated input; the run lies inside its shape.
+                let v = unsafe {
+                    ptr.0[0]
+                        .offset(run.start[0] + i as isize * run.step[0])
+                        .read()
+                };
+                acc.add(v.widen() * scale);
+            }
+        })
+    };
+    let numel = c.x.layout.numel;
+    let mut acc = sum_scaled(1.0)?;
+    let mut result = finish(&acc, c.mean, numel);
+    if acc.special().is_none() && !(acc.total().hi.is_finite() && acc.total().lo.is_finite()) {
+        // Finite values whose running sum overflowed (f64 only): sum again at 2^-64 scale;
+        // scaling back rounds exactly, or overflows to ±inf when the true sum does.
+        acc = sum_scaled(1.0 / SCALE_UP)?;
+        result = finish(&acc, c.mean, numel) * SCALE_UP;
+    }
+    // SAFETY: validated one-element output.
+    unsafe { c.out.write(T::narrow(result)) };
+    Ok(())
+}

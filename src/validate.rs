@@ -1,0 +1,476 @@
+//! The one place that checks arguments: raw C descriptors and pointers in, checked [`Call`]s
+//! out. Every check finishes before the caller computes anything, so a rejected call writes
+//! nothing.
+
+use crate::desc::{
+    CauchyTensorDesc, CAUCHY_REDUCTION_MEAN, CAUCHY_REDUCTION_NONE, CAUCHY_REDUCTION_SUM,
+};
+use crate::layout::{Layout, MAX_NDIM};
+use crate::status::{Error, ShapeText};
+
+/// What the loss is reduced to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    None,
+    Mean,
+    Sum,
+}
+
+impl Reduction {
+    fn parse(r: i32) -> Result<Reduction, Error> {
+        match r {
+            CAUCHY_REDUCTION_NONE => Ok(Reduction::None),
+            CAUCHY_REDUCTION_MEAN => Ok(Reduction::Mean),
+            CAUCHY_REDUCTION_SUM => Ok(Reduction::Sum),
+            other => Err(Error::InvalidReduction(other)),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Reduction::None => "CAUCHY_REDUCTION_NONE",
+            Reduction::Mean => "CAUCHY_REDUCTION_MEAN",
+            Reduction::Sum => "CAUCHY_REDUCTION_SUM",
+        }
+    }
+}
+
+/// A checked tensor operand: element [0, ..., 0] at `ptr`, the rest as `layout` says.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<T> {
+    pub ptr: *mut T,
+    pub layout: Layout,
+}
+
+/// Where the upstream gradient comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Upstream<T> {
+    /// No gradient is computed (forward only).
+    Absent,
+    /// The fused call: upstream gradient 1.
+    One,
+    /// A one-element `grad_out` (MEAN / SUM backward).
+    Scalar(*const T),
+    /// A full `grad_out` tensor (NONE backward).
+    Tensor(Operand<T>),
+}
+
+/// Where the loss goes.
+#[derive(Clone, Copy, Debug)]
+pub enum LossOut<T> {
+    /// Not computed (backward only).
+    Absent,
+    /// One element: the MEAN or SUM.
+    Scalar(*mut T),
+    /// The element-wise loss tensor.
+    Tensor(Operand<T>),
+}
+
+/// A checked loss, backward or fused call.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<T> {
+    pub reduction: Reduction,
+    pub img1: Operand<T>,
+    pub img2: Operand<T>,
+    pub upstream: Upstream<T>,
+    pub out: LossOut<T>,
+    pub grad_img1: Option<Operand<T>>,
+    pub grad_img2: Option<Operand<T>>,
+}
+
+/// A checked `cauchy_reduce_*` call.
+#[derive(Clone, Copy, Debug)]
+pub struct ReduceCall<T> {
+    pub mean: bool,
+    pub x: Operand<T>,
+    pub out: *mut T,
+}
+
+/// A raw pointer with its descriptor, as the C caller passed them.
+#[derive(Clone, Copy)]
+pub struct RawTensor<T> {
+    pub name: &'static str,
+    pub desc_name: &'static str,
+    pub ptr: *const T,
+    pub desc: *const CauchyTensorDesc,
+}
+
+/// Read and check a descriptor: ndim, sizes, numel, strides and byte extent.
+///
+/// # Safety
+/// `desc` is NULL or points at a readable descriptor whose `shape` / `strides` (when not NULL)
+/// point at `ndim` readable values.
+unsafe fn read_desc(
+    arg: &'static str,
+    desc: &CauchyTensorDesc,
+    elem: usize,
+) -> Result<Layout, Error> {
+    let ndim = desc.ndim;
+    if ndim > MAX_NDIM {
+        return Err(Error::TooManyDims {
+            arg,
+            ndim,
+            max: MAX_NDIM,
+        });
+    }
+    let sizes: &[i64] = match (ndim, desc.shape.is_null()) {
+        (0, _) => &[],
+        (_, true) => {
+            return Err(Error::NullPointer {
+                arg,
+                why: "->shape with ndim > 0",
+            })
+        }
+        // SAFETY: the caller promises `ndim` readable sizes.
+        (n, false) => std::slice::from_raw_parts(desc.shape, n),
+    };
+    let mut l = Layout {
+        ndim,
+        size: [0; MAX_NDIM],
+        stride: [0; MAX_NDIM],
+        numel: 1,
+    };
+    for (d, &s) in sizes.iter().enumerate() {
+        if s < 0 {
+            return Err(Error::NegativeSize {
+                arg,
+                dim: d,
+                size: s,
+            });
+        }
+        l.size[d] = s as usize;
+    }
+    let numel = sizes.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s));
+    l.numel = match numel {
+        _ if sizes.contains(&0) => 0,
+        Some(n) if n <= isize::MAX as i64 => n as usize,
+        _ => {
+            return Err(Error::NumelOverflow {
+                arg,
+                shape: ShapeText(sizes.to_vec()),
+            })
+        }
+    };
+    if desc.strides.is_null() {
+        let mut step = 1isize;
+        for d in (0..ndim).rev() {
+            l.stride[d] = step;
+            step = step.wrapping_mul(l.size[d].max(1) as isize);
+        }
+        return Ok(l);
+    }
+    // SAFETY: as above, `ndim` readable strides.
+    let strides = std::slice::from_raw_parts(desc.strides, ndim);
+    if l.numel > 0 {
+        // The bytes spanned, in i128 so that no product of checked i64 values can wrap.
+        let reach: i128 = sizes
+            .iter()
+            .zip(strides)
+            .map(|(&n, &s)| (s as i128).abs() * (n as i128 - 1))
+            .sum();
+        if (reach + 1) * elem as i128 > isize::MAX as i128 {
+            return Err(Error::ExtentOverflow {
+                arg,
+                shape: ShapeText(sizes.to_vec()),
+                strides: ShapeText(strides.to_vec()),
+            });
+        }
+    }
+    for (d, &s) in strides.iter().enumerate() {
+        // Strides of an empty tensor are never used; keep them in range regardless.
+        l.stride[d] = if l.numel > 0 { s as isize } else { 0 };
+    }
+    Ok(l)
+}
+
+impl<T> RawTensor<T> {
+    /// The checked layout of this operand's descriptor, NULL meaning `default`'s shape,
+    /// C-contiguous (`None` = the descriptor is required).
+    unsafe fn layout(&self, default: Option<&Layout>) -> Result<Layout, Error> {
+        match (self.desc.as_ref(), default) {
+            (Some(d), _) => read_desc(self.desc_name, d, std::mem::size_of::<T>()),
+            (None, Some(like)) => Ok(contiguous(like)),
+            (None, None) => Err(Error::NullPointer {
+                arg: self.desc_name,
+                why: "",
+            }),
+        }
+    }
+
+    /// Check the data pointer against its layout: NULL only when empty, aligned always.
+    fn checked_ptr(&self, numel: usize) -> Result<*mut T, Error> {
+        if self.ptr.is_null() {
+            if numel > 0 {
+                return Err(Error::NullPointer {
+                    arg: self.name,
+                    why: "",
+                });
+            }
+        } else if (self.ptr as usize) % std::mem::align_of::<T>() != 0 {
+            return Err(Error::Misaligned {
+                arg: self.name,
+                addr: self.ptr as usize,
+                align: std::mem::align_of::<T>(),
+            });
+        }
+        Ok(self.ptr as *mut T)
+    }
+
+    /// A full tensor operand with img1's shape (img1 itself when `like` is `None`).
+    ///
+    /// # Safety
+    /// As [`read_desc`].
+    pub unsafe fn tensor(&self, like: Option<&Layout>) -> Result<Operand<T>, Error> {
+        let layout = self.layout(like)?;
+        if let Some(want) = like {
+            if layout.sizes() != want.sizes() {
+                return Err(Error::ShapeMismatch {
+                    arg: self.name,
+                    got: shape_text(&layout),
+                    want: shape_text(want),
+                });
+            }
+        }
+        Ok(Operand {
+            ptr: self.checked_ptr(layout.numel)?,
+            layout,
+        })
+    }
+
+    /// A one-element operand (a MEAN / SUM result or upstream gradient); NULL descriptor allowed.
+    ///
+    /// # Safety
+    /// As [`read_desc`].
+    pub unsafe fn scalar(&self, reduction: Reduction) -> Result<*mut T, Error> {
+        let layout = self.layout(Some(&contiguous_scalar()))?;
+        if layout.numel != 1 {
+            return Err(Error::NotOneElement {
+                arg: self.name,
+                reduction: reduction.name(),
+                got: shape_text(&layout),
+                numel: layout.numel as u128,
+            });
+        }
+        self.checked_ptr(1)
+    }
+}
+
+fn contiguous_scalar() -> Layout {
+    Layout {
+        ndim: 0,
+        size: [0; MAX_NDIM],
+        stride: [0; MAX_NDIM],
+        numel: 1,
+    }
+}
+
+/// `like`'s shape with C-contiguous strides.
+fn contiguous(like: &Layout) -> Layout {
+    let mut l = *like;
+    let mut step = 1isize;
+    for d in (0..l.ndim).rev() {
+        l.stride[d] = step;
+        step = step.wrapping_mul(l.size[d].max(1) as isize);
+    }
+    l
+}
+
+fn shape_text(l: &Layout) -> ShapeText {
+    ShapeText(l.sizes().iter().map(|&s| s as i64).collect())
+}
+
+/// The bytes an operand touches, `[start, end)`, or `None` when it is empty.
+fn span<T>(ptr: *const T, l: &Layout) -> Option<(i128, i128)> {
+    let (lo, hi) = l.offset_range()?;
+    let size = std::mem::size_of::<T>() as i128;
+    let base = ptr as usize as i128;
+    Some((base + lo as i128 * size, base + (hi as i128 + 1) * size))
+}
+
+fn intersects(a: Option<(i128, i128)>, b: Option<(i128, i128)>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.0 < b.1 && b.0 < a.1)
+}
+
+/// One operand as the overlap rules see it.
+struct Region<'a> {
+    name: &'static str,
+    ptr: usize,
+    span: Option<(i128, i128)>,
+    layout: Option<&'a Layout>,
+}
+
+impl<'a> Region<'a> {
+    fn tensor<T>(name: &'static str, op: &'a Operand<T>) -> Region<'a> {
+        Region {
+            name,
+            ptr: op.ptr as usize,
+            span: span(op.ptr, &op.layout),
+            layout: Some(&op.layout),
+        }
+    }
+
+    fn scalar<T>(name: &'static str, ptr: *const T) -> Region<'a> {
+        Region {
+            name,
+            ptr: ptr as usize,
+            span: span(ptr, &contiguous_scalar()),
+            layout: None,
+        }
+    }
+
+    /// Same pointer and the same normalised layout (a one-element operand normalises to none).
+    fn exact_alias(&self, other: &Region) -> bool {
+        let norm = |r: &Region| {
+            r.layout
+                .map(|l| l.normalised().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        self.ptr == other.ptr && norm(self) == norm(other)
+    }
+}
+
+/// The overlap rules of API.md: outputs do not overlap themselves, each other, or any input
+/// except as an exact alias.
+fn check_overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
+    for out in outputs {
+        if let Some(l) = out.layout {
+            if l.self_overlaps() {
+                return Err(Error::SelfOverlap {
+                    arg: out.name,
+                    shape: shape_text(l),
+                    strides: ShapeText(l.strides().iter().map(|&s| s as i64).collect()),
+                });
+            }
+        }
+    }
+    for (i, out) in outputs.iter().enumerate() {
+        for input in inputs {
+            if intersects(out.span, input.span) && !out.exact_alias(input) {
+                return Err(Error::Overlap {
+                    out: out.name,
+                    other: input.name,
+                });
+            }
+        }
+        for other in &outputs[i + 1..] {
+            if intersects(out.span, other.span) {
+                return Err(Error::Overlap {
+                    out: out.name,
+                    other: other.name,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The raw arguments of a loss, backward or fused call (absent ones NULL).
+pub struct RawCall<T> {
+    pub img1: RawTensor<T>,
+    pub img2: RawTensor<T>,
+    pub reduction: i32,
+    /// `Some` for backward.
+    pub grad_out: Option<RawTensor<T>>,
+    /// `Some` for forward and fused.
+    pub out: Option<RawTensor<T>>,
+    /// `Some` for backward and fused.
+    pub grads: Option<(RawTensor<T>, RawTensor<T>)>,
+}
+
+impl<T> RawCall<T> {
+    /// Check everything, in argument order, and return the call the kernels run.
+    ///
+    /// # Safety
+    /// Every non-NULL descriptor points at a readable `CauchyTensorDesc` whose arrays hold
+    /// `ndim` values. Data pointers are not read here.
+    pub unsafe fn check(&self) -> Result<Call<T>, Error> {
+        let img1 = self.img1.tensor(None)?;
+        let like = Some(&img1.layout);
+        let img2 = self.img2.tensor(like)?;
+        let reduction = Reduction::parse(self.reduction)?;
+        let upstream = match (&self.grad_out, reduction) {
+            (None, _) if self.grads.is_some() => Upstream::One,
+            (None, _) => Upstream::Absent,
+            (Some(g), Reduction::None) => Upstream::Tensor(g.tensor(like)?),
+            (Some(g), _) => Upstream::Scalar(g.scalar(reduction)?),
+        };
+        let out = match (&self.out, reduction) {
+            (None, _) => LossOut::Absent,
+            (Some(o), Reduction::None) => LossOut::Tensor(o.tensor(like)?),
+            (Some(o), _) => LossOut::Scalar(o.scalar(reduction)?),
+        };
+        let mut grads = [None, None];
+        if let Some(pair) = &self.grads {
+            for (slot, raw) in grads.iter_mut().zip([&pair.0, &pair.1]) {
+                if !raw.ptr.is_null() {
+                    *slot = Some(raw.tensor(like)?);
+                }
+            }
+        }
+        let [grad_img1, grad_img2] = grads;
+        let call = Call {
+            reduction,
+            img1,
+            img2,
+            upstream,
+            out,
+            grad_img1,
+            grad_img2,
+        };
+        call.check_overlaps(self)?;
+        Ok(call)
+    }
+}
+
+impl<T> Call<T> {
+    fn check_overlaps(&self, raw: &RawCall<T>) -> Result<(), Error> {
+        let mut inputs = vec![
+            Region::tensor(raw.img1.name, &self.img1),
+            Region::tensor(raw.img2.name, &self.img2),
+        ];
+        let mut outputs = vec![];
+        match (&self.upstream, &raw.grad_out) {
+            (Upstream::Tensor(op), Some(r)) => inputs.push(Region::tensor(r.name, op)),
+            (Upstream::Scalar(p), Some(r)) => inputs.push(Region::scalar(r.name, *p)),
+            _ => {}
+        }
+        match (&self.out, &raw.out) {
+            (LossOut::Tensor(op), Some(r)) => outputs.push(Region::tensor(r.name, op)),
+            (LossOut::Scalar(p), Some(r)) => outputs.push(Region::scalar(r.name, *p)),
+            _ => {}
+        }
+        if let Some((r1, r2)) = &raw.grads {
+            for (op, r) in [(&self.grad_img1, r1), (&self.grad_img2, r2)] {
+                if let Some(op) = op {
+                    outputs.push(Region::tensor(r.name, op));
+                }
+            }
+        }
+        check_overlaps(&outputs, &inputs)
+    }
+}
+
+/// Check a `cauchy_reduce_*` call.
+///
+/// # Safety
+/// As [`RawCall::check`].
+pub unsafe fn check_reduce<T>(
+    x: &RawTensor<T>,
+    reduction: i32,
+    out: *mut T,
+) -> Result<ReduceCall<T>, Error> {
+    let x = x.tensor(None)?;
+    let mean = match Reduction::parse(reduction)? {
+        Reduction::None => return Err(Error::ReductionNotAllowed(reduction)),
+        r => r == Reduction::Mean,
+    };
+    let out_raw = RawTensor {
+        name: "out",
+        desc_name: "out",
+        ptr: out as *const T,
+        desc: std::ptr::null(),
+    };
+    let out = out_raw.checked_ptr(1)?;
+    check_overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
+    Ok(ReduceCall { mean, x, out })
+}
