@@ -69,7 +69,7 @@ pub fn ulp_f32(a: f32, b: f32) -> u64 {
     }
     let key = |v: f32| {
         let bits = v.to_bits() as i64;
-        if bits < 0 { -(bits & 0x7fff_ffff) } else { bits }
+        if v.is_sign_negative() { -(bits & 0x7fff_ffff) } else { bits }
     };
     (key(a) - key(b)).unsigned_abs()
 }
