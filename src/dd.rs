@@ -44,10 +44,14 @@ impl Dd {
             self.hi
         }
     }
+}
+
+impl std::ops::Add for Dd {
+    type Output = Dd;
 
     /// `self + other`, renormalised.
     #[inline(always)]
-    pub fn add(self, other: Dd) -> Dd {
+    fn add(self, other: Dd) -> Dd {
         let s = two_sum(self.hi, other.hi);
         let lo = s.lo + (self.lo + other.lo);
         let hi = s.hi + lo;
@@ -56,10 +60,14 @@ impl Dd {
             lo: lo - (hi - s.hi),
         }
     }
+}
+
+impl std::ops::Mul<f64> for Dd {
+    type Output = Dd;
 
     /// `self * b`, renormalised.
     #[inline(always)]
-    pub fn mul_f64(self, b: f64) -> Dd {
+    fn mul(self, b: f64) -> Dd {
         let p = two_prod(self.hi, b);
         let lo = p.lo + self.lo * b;
         let hi = p.hi + lo;
@@ -68,10 +76,14 @@ impl Dd {
             lo: lo - (hi - p.hi),
         }
     }
+}
+
+impl std::ops::Div for Dd {
+    type Output = Dd;
 
     /// `self / den` with one Newton correction of the quotient.
     #[inline(always)]
-    pub fn div(self, den: Dd) -> Dd {
+    fn div(self, den: Dd) -> Dd {
         let q = self.hi / den.hi;
         let r = (q.mul_add(-den.hi, self.hi) + self.lo) - q * den.lo;
         let lo = r / den.hi;
@@ -96,8 +108,8 @@ mod tests {
 
     #[test]
     fn division_recovers_a_third_to_double_double_precision() {
-        let third = Dd::new(1.0).div(Dd::new(3.0));
-        let back = third.mul_f64(3.0);
+        let third = Dd::new(1.0) / Dd::new(3.0);
+        let back = third * 3.0;
         assert_eq!(back.hi, 1.0);
         assert!(back.lo.abs() < 1e-31);
     }

@@ -57,7 +57,7 @@ fn finish(acc: &Acc, mean: bool, numel: usize) -> f64 {
     }
     let sum = acc.total();
     if mean {
-        sum.div(Dd::new(n)).to_f64()
+        (sum / Dd::new(n)).to_f64()
     } else {
         sum.to_f64()
     }
@@ -73,6 +73,13 @@ struct Ptrs<T, const K: usize>([*mut T; K]);
 // SAFETY: see the type's documentation; T is a plain float.
 unsafe impl<T: Send, const K: usize> Send for Ptrs<T, K> {}
 unsafe impl<T: Sync, const K: usize> Sync for Ptrs<T, K> {}
+
+impl<T, const K: usize> Ptrs<T, K> {
+    /// The pointers (a method, so that closures capture the `Sync` wrapper, not its field).
+    fn get(&self) -> [*mut T; K] {
+        self.0
+    }
+}
 
 const IMG1: usize = 0;
 const IMG2: usize = 1;
@@ -141,7 +148,6 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| o.layout.strides()));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
     let acc = blocks(&walk, |run, acc| {
-        let ptrs = ptrs;
         // SAFETY: validation proved each operand's elements addressable by its layout, and
         // the run lies inside the shape.
         unsafe {
@@ -156,7 +162,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
                     acc,
                 )
             } else {
-                element_run(&plan, &ptrs.0, run, acc)
+                element_run(&plan, &ptrs.get(), run, acc)
             }
         }
     })?;
@@ -212,14 +218,10 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
         let walk = Walk::new(&c.x.layout, [c.x.layout.strides()]);
         let ptr = Ptrs([c.x.ptr]);
         blocks(&walk, |run, acc| {
-            let ptr = ptr;
+            let x = ptr.get()[0];
             for i in 0..run.len {
                 // SAFETY: validated input; the run lies inside its shape.
-                let v = unsafe {
-                    ptr.0[0]
-                        .offset(run.start[0] + i as isize * run.step[0])
-                        .read()
-                };
+                let v = unsafe { x.offset(run.start[0] + i as isize * run.step[0]).read() };
                 acc.add(v.widen() * scale);
             }
         })

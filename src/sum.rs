@@ -43,7 +43,7 @@ impl Acc {
 
     /// Add another partial (the later one in logical order).
     pub fn merge(&mut self, other: &Acc) {
-        self.sum = self.sum.add(other.sum);
+        self.sum = self.sum + other.sum;
         self.special |= other.special;
     }
 

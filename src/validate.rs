@@ -43,6 +43,8 @@ pub struct Operand<T> {
 }
 
 /// Where the upstream gradient comes from.
+// Built once per call on the stack: boxing the layout would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub enum Upstream<T> {
     /// No gradient is computed (forward only).
@@ -56,6 +58,8 @@ pub enum Upstream<T> {
 }
 
 /// Where the loss goes.
+// Built once per call on the stack: boxing the layout would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub enum LossOut<T> {
     /// Not computed (backward only).
