@@ -27,7 +27,6 @@ fn blocks<const K: usize>(
 ) -> Result<Acc, Error> {
     let n = walk.numel();
     let block = |b: usize| {
-        let _env = DefaultFpEnv::enter();
         let mut acc = Acc::default();
         walk.for_each_run(b * BLOCK, ((b + 1) * BLOCK).min(n), |run| {
             body(run, &mut acc)
@@ -41,7 +40,13 @@ fn blocks<const K: usize>(
             total.merge(&block(b));
         }
     } else {
-        let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(block).collect())?;
+        // Workers install the default floating-point environment per block (the calling
+        // thread already runs under the one `run_call` / `run_reduce` set).
+        let on_worker = |b: usize| {
+            let _env = DefaultFpEnv::enter();
+            block(b)
+        };
+        let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(on_worker).collect())?;
         for p in &partials {
             total.merge(p);
         }
@@ -103,6 +108,7 @@ struct Plan<T> {
 
 /// Run a loss, backward or fused call.
 pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
+    let _env = DefaultFpEnv::enter();
     let numel = c.img1.layout.numel;
     let mean = c.reduction == Reduction::Mean;
     let grad = c.grad_img1.is_some() || c.grad_img2.is_some();
@@ -214,6 +220,7 @@ const SCALE_UP: f64 = 18446744073709551616.0;
 
 /// Run a `cauchy_reduce_*` call.
 pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
+    let _env = DefaultFpEnv::enter();
     let sum_scaled = |scale: f64| -> Result<Acc, Error> {
         let walk = Walk::new(&c.x.layout, [c.x.layout.strides()]);
         let ptr = Ptrs([c.x.ptr]);

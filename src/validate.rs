@@ -323,13 +323,9 @@ impl<'a> Region<'a> {
     }
 
     /// Same pointer and the same normalised layout (a one-element operand normalises to none).
-    fn exact_alias(&self, other: &Region) -> bool {
-        let norm = |r: &Region| {
-            r.layout
-                .map(|l| l.normalised().collect::<Vec<_>>())
-                .unwrap_or_default()
-        };
-        self.ptr == other.ptr && norm(self) == norm(other)
+    fn exact_alias(&'a self, other: &'a Region) -> bool {
+        let norm = |r: &'a Region| r.layout.into_iter().flat_map(|l| l.normalised());
+        self.ptr == other.ptr && norm(self).eq(norm(other))
     }
 }
 
