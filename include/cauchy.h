@@ -1,3 +1,48 @@
+/*
+ * cauchy.h -- libcauchy, the Cauchy (Lorentzian) robust regression loss for C and C++.
+ *
+ * Introduction
+ *   For a prediction x and a target y of one shape, element-wise, with d = x - y:
+ *       loss(d)  = log1p(d^2 / 2)            (Kornia's log(0.5 * d^2 + 1))
+ *       dloss/dx = 2d / (d^2 + 2)            dloss/dy = -dloss/dx
+ *   reduced with CAUCHY_REDUCTION_NONE (the element-wise tensor), _MEAN or _SUM (one element).
+ *   Every function exists for float (_f32) and double (_f64).
+ *
+ * Tensors
+ *   Each operand is a data pointer plus a CauchyTensorDesc (ndim, shape, strides in elements).
+ *   The pointer addresses element [0, ..., 0]; strides may be negative (a flipped view) or, for
+ *   inputs, 0 (an expanded view). NULL strides mean C-contiguous; every descriptor but img1's
+ *   (and x's) may be NULL, meaning "img1's shape, C-contiguous". The library reads and writes
+ *   exactly the elements the descriptors describe, nothing else.
+ *
+ * Errors
+ *   Every fallible function returns a CauchyStatus (an int32_t; 0 is CAUCHY_STATUS_OK). On any
+ *   status from 1 to 6 nothing was written. cauchy_status_name() names a status and
+ *   cauchy_last_error_message() says, for the calling thread, which argument was wrong and why.
+ *   Outputs must not overlap inputs, each other or themselves, except that an output may be an
+ *   exact alias (same pointer, same layout) of an input, which computes in place.
+ *
+ * Accuracy
+ *   f32: every element within 1 ULP of the correctly rounded exact result, for every finite
+ *   input; MEAN / SUM within 1 ULP. f64: within 2 ULP, MEAN / SUM with relative error 2^-50.
+ *   Results are bit-identical for every thread count and whatever flush-to-zero /
+ *   denormals-are-zero mode the calling thread has set.
+ *
+ * Threads
+ *   Every function may be called from any number of threads at once. Large calls run on the
+ *   library's own pool (cauchy_set_num_threads(), or CAUCHY_NUM_THREADS read at first use), which
+ *   is rebuilt in a child process after fork().
+ *
+ * Example
+ *       int64_t shape[4] = {2, 3, 32, 32};
+ *       CauchyTensorDesc desc = {4, shape, NULL};
+ *       float loss;
+ *       CauchyStatus s = cauchy_loss_f32(pred, &desc, target, NULL, CAUCHY_REDUCTION_MEAN,
+ *                                        &loss, NULL);
+ *       if (s != CAUCHY_STATUS_OK)
+ *           fprintf(stderr, "%s: %s\n", cauchy_status_name(s), cauchy_last_error_message());
+ */
+
 #ifndef CAUCHY_H
 #define CAUCHY_H
 
