@@ -71,12 +71,18 @@ impl Element for f64 {
     #[inline]
     fn grad(x: f64, y: f64, g: f64, n: f64) -> f64 {
         let d = x - y;
+        let r = residual(x, y);
         if !g.is_finite() {
-            // IEEE product rules: inf * 0 = NaN, inf * nonzero = inf, NaN propagates.
-            return g * (2.0 / (d + 2.0 / d)) / n;
+            // IEEE product rules: inf * 0 = NaN, inf * nonzero = inf, NaN propagates; only the
+            // derivative's sign and whether it is zero matter here.
+            let dloss = match r {
+                Residual::Half(h) => 1.0 / h.hi,
+                Residual::Plain(d) => 2.0 / (d + 2.0 / d),
+            };
+            return g * dloss / n;
         }
         let ga = g.abs();
-        let magnitude = match residual(x, y) {
+        let magnitude = match r {
             // g * 2/d = g / (d/2), with d/2 = h exactly as a double-double.
             Residual::Half(h) => Dd::new(ga) / abs_dd(h),
             Residual::Plain(d) => {
@@ -191,5 +197,7 @@ mod tests {
     fn infinite_upstream_times_zero_derivative_is_nan() {
         assert!(f64::grad(1.0, 1.0, f64::INFINITY, 1.0).is_nan());
         assert!(f32::grad(1.0, 1.0, f32::INFINITY, 1.0).is_nan());
+        // The exact difference of these is finite, so the derivative is not zero.
+        assert_eq!(f64::grad(f64::MAX, -f64::MAX, f64::NEG_INFINITY, 1.0), f64::NEG_INFINITY);
     }
 }

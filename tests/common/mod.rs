@@ -1,4 +1,6 @@
 //! Code shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cbuild;
 pub mod reference;
+pub mod tensors;
