@@ -23,10 +23,7 @@ pub fn two_sum(a: f64, b: f64) -> Dd {
 #[inline(always)]
 pub fn two_prod(a: f64, b: f64) -> Dd {
     let p = a * b;
-    Dd {
-        hi: p,
-        lo: a.mul_add(b, -p),
-    }
+    Dd { hi: p, lo: a.mul_add(b, -p) }
 }
 
 impl Dd {
@@ -55,10 +52,7 @@ impl std::ops::Add for Dd {
         let s = two_sum(self.hi, other.hi);
         let lo = s.lo + (self.lo + other.lo);
         let hi = s.hi + lo;
-        Dd {
-            hi,
-            lo: lo - (hi - s.hi),
-        }
+        Dd { hi, lo: lo - (hi - s.hi) }
     }
 }
 
@@ -71,10 +65,7 @@ impl std::ops::Mul<f64> for Dd {
         let p = two_prod(self.hi, b);
         let lo = p.lo + self.lo * b;
         let hi = p.hi + lo;
-        Dd {
-            hi,
-            lo: lo - (hi - p.hi),
-        }
+        Dd { hi, lo: lo - (hi - p.hi) }
     }
 }
 
@@ -88,10 +79,7 @@ impl std::ops::Div for Dd {
         let r = (q.mul_add(-den.hi, self.hi) + self.lo) - q * den.lo;
         let lo = r / den.hi;
         let hi = q + lo;
-        Dd {
-            hi,
-            lo: lo - (hi - q),
-        }
+        Dd { hi, lo: lo - (hi - q) }
     }
 }
 
@@ -116,13 +104,6 @@ mod tests {
 
     #[test]
     fn non_finite_high_part_passes_through() {
-        assert_eq!(
-            Dd {
-                hi: f64::INFINITY,
-                lo: f64::NAN
-            }
-            .to_f64(),
-            f64::INFINITY
-        );
+        assert_eq!(Dd { hi: f64::INFINITY, lo: f64::NAN }.to_f64(), f64::INFINITY);
     }
 }

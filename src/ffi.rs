@@ -15,12 +15,7 @@ fn raw<T>(
     ptr: *const T,
     desc: *const CauchyTensorDesc,
 ) -> RawTensor<T> {
-    RawTensor {
-        name,
-        desc_name,
-        ptr,
-        desc,
-    }
+    RawTensor { name, desc_name, ptr, desc }
 }
 
 fn inputs<T>(
@@ -29,10 +24,7 @@ fn inputs<T>(
     img2: *const T,
     img2_desc: *const CauchyTensorDesc,
 ) -> (RawTensor<T>, RawTensor<T>) {
-    (
-        raw("img1", "img1_desc", img1, img1_desc),
-        raw("img2", "img2_desc", img2, img2_desc),
-    )
+    (raw("img1", "img1_desc", img1, img1_desc), raw("img2", "img2_desc", img2, img2_desc))
 }
 
 fn grads<T>(
@@ -62,13 +54,7 @@ unsafe fn reduce<T: Element>(
     reduction: i32,
     out: *mut T,
 ) -> CauchyStatus {
-    guard(|| {
-        ops::run_reduce(&check_reduce(
-            &raw("x", "x_desc", x, x_desc),
-            reduction,
-            out,
-        )?)
-    })
+    guard(|| ops::run_reduce(&check_reduce(&raw("x", "x_desc", x, x_desc), reduction, out)?))
 }
 
 unsafe fn loss<T: Element>(

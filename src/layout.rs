@@ -48,11 +48,7 @@ impl Layout {
 
     /// `(size, |stride|)` of every dimension of size > 1: the normalised layout.
     pub fn normalised(&self) -> impl Iterator<Item = (usize, isize)> + '_ {
-        self.sizes()
-            .iter()
-            .zip(self.strides())
-            .filter(|(&n, _)| n > 1)
-            .map(|(&n, &s)| (n, s))
+        self.sizes().iter().zip(self.strides()).filter(|(&n, _)| n > 1).map(|(&n, &s)| (n, s))
     }
 
     /// Whether two distinct indices can reach the same element (the API.md test).
@@ -60,10 +56,8 @@ impl Layout {
         if self.numel <= 1 {
             return false;
         }
-        let mut dims: Vec<(usize, usize)> = self
-            .normalised()
-            .map(|(n, s)| (s.unsigned_abs(), n))
-            .collect();
+        let mut dims: Vec<(usize, usize)> =
+            self.normalised().map(|(n, s)| (s.unsigned_abs(), n)).collect();
         dims.sort_unstable();
         let mut reach: usize = 0;
         for (s, n) in dims {
@@ -97,12 +91,13 @@ pub struct Run<const K: usize> {
 impl<const K: usize> Walk<K> {
     /// Merge the strides of `K` operands that all have the shape `shape`.
     pub fn new(shape: &Layout, strides: [&[isize]; K]) -> Walk<K> {
-        let mut w = Walk {
-            ndim: 0,
-            size: [0; MAX_NDIM],
-            stride: [[0; K]; MAX_NDIM],
-            numel: shape.numel,
-        };
+        let mut w =
+            Walk { ndim: 0, size: [0; MAX_NDIM], stride: [[0; K]; MAX_NDIM], numel: shape.numel };
+        if shape.numel == 0 {
+            // Nothing to visit; the strides of an empty tensor are never looked at.
+            w.ndim = 1;
+            return w;
+        }
         for (d, &n) in shape.sizes().iter().enumerate() {
             if n == 1 {
                 continue;
@@ -159,11 +154,7 @@ impl<const K: usize> Walk<K> {
         let mut pos = begin;
         while pos < end {
             let len = (self.size[inner] - idx[inner]).min(end - pos);
-            f(Run {
-                start: off,
-                step: self.stride[inner],
-                len,
-            });
+            f(Run { start: off, step: self.stride[inner], len });
             pos += len;
             if pos >= end {
                 break;

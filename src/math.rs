@@ -97,12 +97,7 @@ impl Element for f64 {
                 }
             }
         };
-        let m = if n == 1.0 {
-            magnitude
-        } else {
-            magnitude / Dd::new(n)
-        }
-        .to_f64();
+        let m = if n == 1.0 { magnitude } else { magnitude / Dd::new(n) }.to_f64();
         // The IEEE sign of g * dloss/dx: dloss/dx has the sign of d (±0 included).
         if g.is_sign_negative() != d.is_sign_negative() {
             -m
@@ -147,10 +142,7 @@ fn residual(x: f64, y: f64) -> Residual {
 #[inline]
 fn abs_dd(v: Dd) -> Dd {
     if v.hi < 0.0 {
-        Dd {
-            hi: -v.hi,
-            lo: -v.lo,
-        }
+        Dd { hi: -v.hi, lo: -v.lo }
     } else {
         v
     }

@@ -28,9 +28,7 @@ fn blocks<const K: usize>(
     let n = walk.numel();
     let block = |b: usize| {
         let mut acc = Acc::default();
-        walk.for_each_run(b * BLOCK, ((b + 1) * BLOCK).min(n), |run| {
-            body(run, &mut acc)
-        });
+        walk.for_each_run(b * BLOCK, ((b + 1) * BLOCK).min(n), |run| body(run, &mut acc));
         acc
     };
     let count = n.div_ceil(BLOCK);
@@ -133,10 +131,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     }
     // Absent operands walk with img1's strides (so they never block dimension fusion) and a
     // NULL pointer that is never dereferenced.
-    let absent = Operand {
-        ptr: std::ptr::null_mut(),
-        layout: c.img1.layout,
-    };
+    let absent = Operand { ptr: std::ptr::null_mut(), layout: c.img1.layout };
     let ops: [Operand<T>; 6] = [
         c.img1,
         c.img2,
@@ -158,15 +153,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         // the run lies inside the shape.
         unsafe {
             if walk.inner_contiguous() {
-                element_run(
-                    &plan,
-                    &ptrs.0,
-                    Run {
-                        step: [1; 6],
-                        ..run
-                    },
-                    acc,
-                )
+                element_run(&plan, &ptrs.0, Run { step: [1; 6], ..run }, acc)
             } else {
                 element_run(&plan, &ptrs.get(), run, acc)
             }
@@ -190,11 +177,7 @@ unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, 
     for i in 0..run.len {
         let x = at(IMG1, i).read();
         let y = at(IMG2, i).read();
-        let g = if p.grad_tensor {
-            at(GRAD_OUT, i).read()
-        } else {
-            p.g
-        };
+        let g = if p.grad_tensor { at(GRAD_OUT, i).read() } else { p.g };
         if p.loss_tensor || p.loss_sum {
             let l = T::loss_wide(x, y);
             if p.loss_tensor {

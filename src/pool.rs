@@ -67,11 +67,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, Error> {
         .build()
         .map_err(|e| Error::Internal(format!("cannot start {threads} worker threads: {e}")))?;
     let pool = Arc::new(pool);
-    if let Some(old) = slot.replace(Built {
-        pid,
-        threads,
-        pool: pool.clone(),
-    }) {
+    if let Some(old) = slot.replace(Built { pid, threads, pool: pool.clone() }) {
         if old.pid != pid {
             // Inherited through fork(): its threads do not exist here, so it is not dropped.
             std::mem::forget(old);

@@ -49,9 +49,7 @@ impl CauchyStatus {
 
     /// The status with this value, if there is one (a C caller may pass any integer).
     pub fn from_code(code: i32) -> Option<CauchyStatus> {
-        usize::try_from(code)
-            .ok()
-            .and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(code).ok().and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The constant's name as a NUL-terminated C string.
@@ -90,64 +88,29 @@ impl std::fmt::Display for ShapeText {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Error {
     #[error("{arg} is NULL{why}")]
-    NullPointer {
-        arg: &'static str,
-        why: &'static str,
-    },
+    NullPointer { arg: &'static str, why: &'static str },
     #[error("{arg} shape {got} does not match img1 shape {want}")]
-    ShapeMismatch {
-        arg: &'static str,
-        got: ShapeText,
-        want: ShapeText,
-    },
+    ShapeMismatch { arg: &'static str, got: ShapeText, want: ShapeText },
     #[error("{arg} must hold exactly one element for reduction {reduction}, but its shape {got} holds {numel}")]
-    NotOneElement {
-        arg: &'static str,
-        reduction: &'static str,
-        got: ShapeText,
-        numel: u128,
-    },
+    NotOneElement { arg: &'static str, reduction: &'static str, got: ShapeText, numel: u128 },
     #[error("{arg} has ndim {ndim}, more than CAUCHY_MAX_NDIM ({max})")]
-    TooManyDims {
-        arg: &'static str,
-        ndim: usize,
-        max: usize,
-    },
+    TooManyDims { arg: &'static str, ndim: usize, max: usize },
     #[error("{arg} has negative size {size} in dimension {dim}")]
-    NegativeSize {
-        arg: &'static str,
-        dim: usize,
-        size: i64,
-    },
+    NegativeSize { arg: &'static str, dim: usize, size: i64 },
     #[error("{arg} shape {shape} has more elements than fit in a signed 64-bit count")]
     NumelOverflow { arg: &'static str, shape: ShapeText },
     #[error("{arg} (shape {shape}, strides {strides}) spans more bytes than an address can hold")]
-    ExtentOverflow {
-        arg: &'static str,
-        shape: ShapeText,
-        strides: ShapeText,
-    },
+    ExtentOverflow { arg: &'static str, shape: ShapeText, strides: ShapeText },
     #[error("reduction {0} is not CAUCHY_REDUCTION_NONE (0), CAUCHY_REDUCTION_MEAN (1) or CAUCHY_REDUCTION_SUM (2)")]
     InvalidReduction(i32),
     #[error("reduction {0} (CAUCHY_REDUCTION_NONE) is not allowed here: use CAUCHY_REDUCTION_MEAN (1) or CAUCHY_REDUCTION_SUM (2)")]
     ReductionNotAllowed(i32),
     #[error("{arg} (shape {shape}, strides {strides}) overlaps itself: an output needs one distinct element per index")]
-    SelfOverlap {
-        arg: &'static str,
-        shape: ShapeText,
-        strides: ShapeText,
-    },
+    SelfOverlap { arg: &'static str, shape: ShapeText, strides: ShapeText },
     #[error("{out} overlaps {other} without being an exact alias (same pointer and layout) of it")]
-    Overlap {
-        out: &'static str,
-        other: &'static str,
-    },
+    Overlap { out: &'static str, other: &'static str },
     #[error("{arg} ({addr:#x}) is not aligned to its element size ({align} bytes)")]
-    Misaligned {
-        arg: &'static str,
-        addr: usize,
-        align: usize,
-    },
+    Misaligned { arg: &'static str, addr: usize, align: usize },
     #[error("thread count {0} is more than 4096")]
     TooManyThreads(usize),
     #[error("internal error: {0}")]

@@ -99,48 +99,26 @@ pub struct RawTensor<T> {
     pub desc: *const CauchyTensorDesc,
 }
 
-/// Read and check a descriptor: ndim, sizes, numel, strides and byte extent.
+/// Read and check a descriptor: ndim, sizes, numel and strides.
 ///
 /// # Safety
 /// `desc` is NULL or points at a readable descriptor whose `shape` / `strides` (when not NULL)
 /// point at `ndim` readable values.
-unsafe fn read_desc(
-    arg: &'static str,
-    desc: &CauchyTensorDesc,
-    elem: usize,
-) -> Result<Layout, Error> {
+unsafe fn read_desc(arg: &'static str, desc: &CauchyTensorDesc) -> Result<Layout, Error> {
     let ndim = desc.ndim;
     if ndim > MAX_NDIM {
-        return Err(Error::TooManyDims {
-            arg,
-            ndim,
-            max: MAX_NDIM,
-        });
+        return Err(Error::TooManyDims { arg, ndim, max: MAX_NDIM });
     }
     let sizes: &[i64] = match (ndim, desc.shape.is_null()) {
         (0, _) => &[],
-        (_, true) => {
-            return Err(Error::NullPointer {
-                arg,
-                why: "->shape with ndim > 0",
-            })
-        }
+        (_, true) => return Err(Error::NullPointer { arg, why: "->shape with ndim > 0" }),
         // SAFETY: the caller promises `ndim` readable sizes.
         (n, false) => std::slice::from_raw_parts(desc.shape, n),
     };
-    let mut l = Layout {
-        ndim,
-        size: [0; MAX_NDIM],
-        stride: [0; MAX_NDIM],
-        numel: 1,
-    };
+    let mut l = Layout { ndim, size: [0; MAX_NDIM], stride: [0; MAX_NDIM], numel: 1 };
     for (d, &s) in sizes.iter().enumerate() {
         if s < 0 {
-            return Err(Error::NegativeSize {
-                arg,
-                dim: d,
-                size: s,
-            });
+            return Err(Error::NegativeSize { arg, dim: d, size: s });
         }
         l.size[d] = s as usize;
     }
@@ -148,38 +126,13 @@ unsafe fn read_desc(
     l.numel = match numel {
         _ if sizes.contains(&0) => 0,
         Some(n) if n <= isize::MAX as i64 => n as usize,
-        _ => {
-            return Err(Error::NumelOverflow {
-                arg,
-                shape: ShapeText(sizes.to_vec()),
-            })
-        }
+        _ => return Err(Error::NumelOverflow { arg, shape: ShapeText(sizes.to_vec()) }),
     };
     if desc.strides.is_null() {
-        let mut step = 1isize;
-        for d in (0..ndim).rev() {
-            l.stride[d] = step;
-            step = step.wrapping_mul(l.size[d].max(1) as isize);
-        }
-        return Ok(l);
+        return Ok(contiguous(&l));
     }
     // SAFETY: as above, `ndim` readable strides.
     let strides = std::slice::from_raw_parts(desc.strides, ndim);
-    if l.numel > 0 {
-        // The bytes spanned, in i128 so that no product of checked i64 values can wrap.
-        let reach: i128 = sizes
-            .iter()
-            .zip(strides)
-            .map(|(&n, &s)| (s as i128).abs() * (n as i128 - 1))
-            .sum();
-        if (reach + 1) * elem as i128 > isize::MAX as i128 {
-            return Err(Error::ExtentOverflow {
-                arg,
-                shape: ShapeText(sizes.to_vec()),
-                strides: ShapeText(strides.to_vec()),
-            });
-        }
-    }
     for (d, &s) in strides.iter().enumerate() {
         // Strides of an empty tensor are never used; keep them in range regardless.
         l.stride[d] = if l.numel > 0 { s as isize } else { 0 };
@@ -187,28 +140,44 @@ unsafe fn read_desc(
     Ok(l)
 }
 
+/// Check that the bytes a layout spans fit in an address offset (`isize`).
+fn check_extent(arg: &'static str, l: &Layout, elem: usize) -> Result<(), Error> {
+    if l.numel == 0 {
+        return Ok(());
+    }
+    // In i128, so that no product of checked 64-bit values can wrap.
+    let reach: i128 =
+        l.sizes().iter().zip(l.strides()).map(|(&n, &s)| (s as i128).abs() * (n as i128 - 1)).sum();
+    if (reach + 1) * elem as i128 > isize::MAX as i128 {
+        return Err(Error::ExtentOverflow {
+            arg,
+            shape: shape_text(l),
+            strides: ShapeText(l.strides().iter().map(|&s| s as i64).collect()),
+        });
+    }
+    Ok(())
+}
+
 impl<T> RawTensor<T> {
     /// The checked layout of this operand's descriptor, NULL meaning `default`'s shape,
     /// C-contiguous (`None` = the descriptor is required).
     unsafe fn layout(&self, default: Option<&Layout>) -> Result<Layout, Error> {
-        match (self.desc.as_ref(), default) {
-            (Some(d), _) => read_desc(self.desc_name, d, std::mem::size_of::<T>()),
-            (None, Some(like)) => Ok(contiguous(like)),
-            (None, None) => Err(Error::NullPointer {
-                arg: self.desc_name,
-                why: "",
-            }),
-        }
+        let layout = match (self.desc.as_ref(), default) {
+            (Some(d), _) => read_desc(self.desc_name, d)?,
+            (None, Some(like)) => contiguous(like),
+            (None, None) => return Err(Error::NullPointer { arg: self.desc_name, why: "" }),
+        };
+        // A NULL descriptor's contiguous layout may span more than img1's own (which may
+        // repeat elements with stride 0), so both are checked.
+        check_extent(self.desc_name, &layout, std::mem::size_of::<T>())?;
+        Ok(layout)
     }
 
     /// Check the data pointer against its layout: NULL only when empty, aligned always.
     fn checked_ptr(&self, numel: usize) -> Result<*mut T, Error> {
         if self.ptr.is_null() {
             if numel > 0 {
-                return Err(Error::NullPointer {
-                    arg: self.name,
-                    why: "",
-                });
+                return Err(Error::NullPointer { arg: self.name, why: "" });
             }
         } else if (self.ptr as usize) % std::mem::align_of::<T>() != 0 {
             return Err(Error::Misaligned {
@@ -235,10 +204,7 @@ impl<T> RawTensor<T> {
                 });
             }
         }
-        Ok(Operand {
-            ptr: self.checked_ptr(layout.numel)?,
-            layout,
-        })
+        Ok(Operand { ptr: self.checked_ptr(layout.numel)?, layout })
     }
 
     /// A one-element operand (a MEAN / SUM result or upstream gradient); NULL descriptor allowed.
@@ -260,12 +226,7 @@ impl<T> RawTensor<T> {
 }
 
 fn contiguous_scalar() -> Layout {
-    Layout {
-        ndim: 0,
-        size: [0; MAX_NDIM],
-        stride: [0; MAX_NDIM],
-        numel: 1,
-    }
+    Layout { ndim: 0, size: [0; MAX_NDIM], stride: [0; MAX_NDIM], numel: 1 }
 }
 
 /// `like`'s shape with C-contiguous strides.
@@ -314,12 +275,7 @@ impl<'a> Region<'a> {
     }
 
     fn scalar<T>(name: &'static str, ptr: *const T) -> Region<'a> {
-        Region {
-            name,
-            ptr: ptr as usize,
-            span: span(ptr, &contiguous_scalar()),
-            layout: None,
-        }
+        Region { name, ptr: ptr as usize, span: span(ptr, &contiguous_scalar()), layout: None }
     }
 
     /// Same pointer and the same normalised layout (a one-element operand normalises to none).
@@ -346,18 +302,12 @@ fn check_overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
     for (i, out) in outputs.iter().enumerate() {
         for input in inputs {
             if intersects(out.span, input.span) && !out.exact_alias(input) {
-                return Err(Error::Overlap {
-                    out: out.name,
-                    other: input.name,
-                });
+                return Err(Error::Overlap { out: out.name, other: input.name });
             }
         }
         for other in &outputs[i + 1..] {
             if intersects(out.span, other.span) {
-                return Err(Error::Overlap {
-                    out: out.name,
-                    other: other.name,
-                });
+                return Err(Error::Overlap { out: out.name, other: other.name });
             }
         }
     }
@@ -408,15 +358,7 @@ impl<T> RawCall<T> {
             }
         }
         let [grad_img1, grad_img2] = grads;
-        let call = Call {
-            reduction,
-            img1,
-            img2,
-            upstream,
-            out,
-            grad_img1,
-            grad_img2,
-        };
+        let call = Call { reduction, img1, img2, upstream, out, grad_img1, grad_img2 };
         call.check_overlaps(self)?;
         Ok(call)
     }
@@ -464,12 +406,8 @@ pub unsafe fn check_reduce<T>(
         Reduction::None => return Err(Error::ReductionNotAllowed(reduction)),
         r => r == Reduction::Mean,
     };
-    let out_raw = RawTensor {
-        name: "out",
-        desc_name: "out",
-        ptr: out as *const T,
-        desc: std::ptr::null(),
-    };
+    let out_raw =
+        RawTensor { name: "out", desc_name: "out", ptr: out as *const T, desc: std::ptr::null() };
     let out = out_raw.checked_ptr(1)?;
     check_overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
     Ok(ReduceCall { mean, x, out })
