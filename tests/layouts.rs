@@ -1,0 +1,558 @@
+//! Every function on many layouts, element by element against the plain reference.
+//!
+//! Layouts: ndim 0 (NULL shape), 1, 2, 4 and 64 (size-1 dimensions with strides the library
+//! must ignore), contiguous (NULL and explicit strides), transposed, flipped, sliced, expanded
+//! inputs and mixes, per operand; sizes around the 16384-element block and past the pool's
+//! threshold. Outputs live in sentinel-padded buffers: every element outside the described view
+//! must stay untouched. Also in-place exact aliases, empty tensors and one-element descriptors.
+//!
+//! Tolerances: element results within `Float::ULP` of the reference rounded to the type (1 for
+//! f32; 4 for f64, the library's 2 plus the plain f64 reference's own error); loss SUM / MEAN
+//! within `Float::SUM_RTOL` relative of the reference sum (2^-23 for f32, 2^-46 for f64);
+//! `cauchy_reduce` within `SUM_RTOL * sum(|x_i|)`.
+
+mod common;
+
+use cauchy::{
+    CauchyStatus, CauchyTensorDesc, CAUCHY_REDUCTION_MEAN as MEAN, CAUCHY_REDUCTION_NONE as NONE,
+    CAUCHY_REDUCTION_SUM as SUM,
+};
+use common::reference;
+use common::tensors::{contiguous, odd_unit_strides, ok, strides_in_order, Float, Rng, View};
+use std::ptr::{null, null_mut};
+
+/// How one operand is laid out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// NULL strides.
+    Null,
+    Contiguous,
+    /// Dimensions stored in reverse order.
+    Transposed,
+    /// Negative strides on every other dimension.
+    Flipped,
+    /// Every other element.
+    Sliced,
+    /// Stride 0 on the last dimension of size > 1 (an input broadcast along it).
+    Expanded,
+    /// Transposed, every third element, the first dimension flipped.
+    Mixed,
+}
+
+const INPUT_KINDS: [Kind; 7] = [
+    Kind::Null,
+    Kind::Contiguous,
+    Kind::Transposed,
+    Kind::Flipped,
+    Kind::Sliced,
+    Kind::Expanded,
+    Kind::Mixed,
+];
+/// Outputs may not repeat elements, so no `Expanded`.
+const OUTPUT_KINDS: [Kind; 6] =
+    [Kind::Null, Kind::Contiguous, Kind::Transposed, Kind::Flipped, Kind::Sliced, Kind::Mixed];
+
+fn strides(shape: &[i64], kind: Kind) -> Option<Vec<i64>> {
+    let n = shape.len();
+    let forward: Vec<usize> = (0..n).collect();
+    let reverse: Vec<usize> = (0..n).rev().collect();
+    let mut s = match kind {
+        Kind::Null => return None,
+        Kind::Contiguous | Kind::Flipped | Kind::Expanded => contiguous(shape),
+        Kind::Transposed => strides_in_order(shape, &reverse, 1),
+        Kind::Sliced => strides_in_order(shape, &forward, 2),
+        Kind::Mixed => strides_in_order(shape, &reverse, 3),
+    };
+    let big: Vec<usize> = (0..n).filter(|&d| shape[d] > 1).collect();
+    match kind {
+        Kind::Flipped => big.iter().step_by(2).for_each(|&d| s[d] = -s[d]),
+        Kind::Mixed => big.iter().take(1).for_each(|&d| s[d] = -s[d]),
+        Kind::Expanded => big.iter().last().into_iter().for_each(|&d| s[d] = 0),
+        _ => {}
+    }
+    Some(odd_unit_strides(shape, s))
+}
+
+fn view<T: Float>(shape: &[i64], kind: Kind, fill: impl FnMut() -> T) -> View<T> {
+    View::new(shape, strides(shape, kind).as_deref(), fill)
+}
+
+fn output<T: Float>(shape: &[i64], kind: Kind) -> View<T> {
+    View::output(shape, strides(shape, kind).as_deref())
+}
+
+/// The layouts of every operand of one case.
+#[derive(Clone, Copy, Debug)]
+struct Layouts {
+    img1: Kind,
+    img2: Kind,
+    grad_out: Kind,
+    out: Kind,
+    grad1: Kind,
+    grad2: Kind,
+}
+
+/// Panics unless each element is within `T::ULP` of the reference value rounded to `T`.
+fn assert_elements<T: Float>(what: &str, got: &[T], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let d = T::ulp(g, T::from_f64(w));
+        assert!(d <= T::ULP, "{what}: element {i}: got {g:?}, reference {w:e} ({d} ULP)");
+    }
+}
+
+fn assert_sum_close<T: Float>(what: &str, got: T, want: f64, scale: f64) {
+    let err = (got.to_f64() - want).abs();
+    assert!(err <= T::SUM_RTOL * scale, "{what}: got {got:?}, reference {want:e}");
+}
+
+fn assert_bits<T: Float>(what: &str, got: &[T], want: &[T]) {
+    let bits = |v: &[T]| v.iter().map(|x| x.bits()).collect::<Vec<_>>();
+    assert_eq!(bits(got), bits(want), "{what}: not bit-identical");
+}
+
+static ONE_SHAPE: [i64; 3] = [1, 1, 1];
+static ONE_STRIDES: [i64; 3] = [5, -3, 0];
+
+/// The one-element descriptors a MEAN / SUM `out` or `grad_out` may have: NULL, a scalar, and
+/// [1, 1, 1] with strides that must be ignored.
+fn one_element_descs() -> [Option<CauchyTensorDesc>; 3] {
+    let scalar = CauchyTensorDesc { ndim: 0, shape: null(), strides: null() };
+    let ones =
+        CauchyTensorDesc { ndim: 3, shape: ONE_SHAPE.as_ptr(), strides: ONE_STRIDES.as_ptr() };
+    [None, Some(scalar), Some(ones)]
+}
+
+fn desc_ptr(d: &Option<CauchyTensorDesc>) -> *const CauchyTensorDesc {
+    d.as_ref().map_or(null(), |d| d)
+}
+
+/// Run `call` with a one-element output under every one-element descriptor; they must agree
+/// bit for bit and write only that element. Returns it.
+fn one_element<T: Float>(
+    what: &str,
+    call: impl Fn(*mut T, *const CauchyTensorDesc) -> CauchyStatus,
+) -> T {
+    let results: Vec<T> = one_element_descs()
+        .iter()
+        .map(|d| {
+            let mut cell = [T::sentinel(); 3];
+            ok(call(&mut cell[1], desc_ptr(d)), what);
+            assert_eq!([cell[0].bits(), cell[2].bits()], [T::sentinel().bits(); 2], "{what}");
+            cell[1]
+        })
+        .collect();
+    assert_bits(what, &results, &[results[0]; 3]);
+    results[0]
+}
+
+/// The results of one backward or fused call: the gradient views after the call.
+struct Grads<T> {
+    g1: View<T>,
+    g2: View<T>,
+}
+
+impl<T: Float> Grads<T> {
+    fn new(shape: &[i64], l: &Layouts) -> Grads<T> {
+        Grads { g1: output(shape, l.grad1), g2: output(shape, l.grad2) }
+    }
+
+    /// Check against the reference gradients; grad_img2 must be the exact negation.
+    fn check(&self, what: &str, want: &[f64]) {
+        let g1 = self.g1.values();
+        assert_elements(&format!("{what} grad_img1"), &g1, want);
+        let neg: Vec<T> = g1.iter().map(|&v| -v).collect();
+        assert_bits(&format!("{what} grad_img2 = -grad_img1"), &self.g2.values(), &neg);
+        self.g1.assert_outside_untouched(&format!("{what} grad_img1"));
+        self.g2.assert_outside_untouched(&format!("{what} grad_img2"));
+    }
+}
+
+/// Check every function and reduction on one shape with the layouts `l`.
+fn check_case<T: Float>(shape: &[i64], l: Layouts, rng: &mut Rng) {
+    let what = format!("{} {shape:?} {l:?}", T::NAME);
+    let x = view::<T>(shape, l.img1, || rng.value(-4.0, 4.0));
+    let y = view::<T>(shape, l.img2, || rng.value(-4.0, 4.0));
+    let g = view::<T>(shape, l.grad_out, || rng.value(-2.0, 2.0));
+    let (xs, ys, gs) = (x.values(), y.values(), g.values());
+    let n = xs.len() as f64;
+    let pairs = || xs.iter().zip(&ys).map(|(&a, &b)| (a, b));
+    let losses: Vec<f64> = pairs().map(|(a, b)| T::ref_loss(a, b)).collect();
+    let total = reference::sum(losses.iter().copied());
+    let (xp, xd, yp, yd) = (x.ptr(), x.desc(), y.ptr(), y.desc());
+
+    // Forward.
+    let mut out = output::<T>(shape, l.out);
+    ok(unsafe { T::LOSS(xp, xd, yp, yd, NONE, out.ptr_mut(), out.desc()) }, &what);
+    assert_elements(&format!("{what} loss NONE"), &out.values(), &losses);
+    out.assert_outside_untouched(&format!("{what} loss NONE"));
+    let mut reduced = vec![];
+    for (red, want) in [(MEAN, total / n), (SUM, total)] {
+        let w = format!("{what} loss reduction {red}");
+        let got = one_element::<T>(&w, |o, od| unsafe { T::LOSS(xp, xd, yp, yd, red, o, od) });
+        assert_sum_close(&w, got, want, want);
+        reduced.push(got);
+    }
+
+    // Backward with a tensor upstream gradient, then with a one-element one.
+    let backward = |red, g: *const T, gd, w: &str| {
+        let mut gr = Grads::<T>::new(shape, &l);
+        let (g1, g2) = (gr.g1.ptr_mut(), gr.g2.ptr_mut());
+        let status =
+            unsafe { T::BACKWARD(xp, xd, yp, yd, red, g, gd, g1, gr.g1.desc(), g2, gr.g2.desc()) };
+        ok(status, w);
+        gr
+    };
+    let want: Vec<f64> = pairs().zip(&gs).map(|((a, b), &gv)| T::ref_grad(a, b, gv)).collect();
+    let w = format!("{what} backward NONE");
+    backward(NONE, g.ptr(), g.desc(), &w).check(&w, &want);
+    let upstream = T::from_f64(-0.75);
+    for (red, factor) in [(MEAN, n), (SUM, 1.0)] {
+        let want: Vec<f64> = pairs().map(|(a, b)| T::ref_grad(a, b, upstream) / factor).collect();
+        for d in one_element_descs() {
+            let w = format!("{what} backward reduction {red} grad_out {d:?}");
+            backward(red, &upstream, desc_ptr(&d), &w).check(&w, &want);
+        }
+    }
+
+    // Fused: bit for bit the forward call plus the backward call with upstream gradient 1.
+    let (ones, one) = (vec![T::from_f64(1.0); xs.len()], T::from_f64(1.0));
+    for red in [NONE, MEAN, SUM] {
+        let w = format!("{what} fused reduction {red}");
+        let back = backward(red, if red == NONE { ones.as_ptr() } else { &one }, null(), &w);
+        let mut fused = Grads::<T>::new(shape, &l);
+        let (g1, g2) = (fused.g1.ptr_mut(), fused.g2.ptr_mut());
+        let (g1d, g2d) = (fused.g1.desc(), fused.g2.desc());
+        let call = |o, od| unsafe { T::FUSED(xp, xd, yp, yd, red, o, od, g1, g1d, g2, g2d) };
+        if red == NONE {
+            let mut fout = output::<T>(shape, l.out);
+            ok(call(fout.ptr_mut(), fout.desc()), &w);
+            assert_bits(&format!("{w} loss"), &fout.values(), &out.values());
+            fout.assert_outside_untouched(&w);
+        } else {
+            let got = one_element::<T>(&w, call);
+            assert_bits(&format!("{w} loss"), &[got], &[reduced[(red == SUM) as usize]]);
+        }
+        assert_bits(&format!("{w} grad_img1"), &fused.g1.values(), &back.g1.values());
+        assert_bits(&format!("{w} grad_img2"), &fused.g2.values(), &back.g2.values());
+        fused.g1.assert_outside_untouched(&w);
+        fused.g2.assert_outside_untouched(&w);
+    }
+
+    // cauchy_reduce over img1's view.
+    let sum = reference::sum(xs.iter().map(|v| v.to_f64()));
+    let scale = reference::sum(xs.iter().map(|v| v.to_f64().abs()));
+    for (red, want, scale) in [(MEAN, sum / n, scale / n), (SUM, sum, scale)] {
+        let mut got = T::sentinel();
+        ok(unsafe { T::REDUCE(xp, xd, red, &mut got) }, &what);
+        assert_sum_close(&format!("{what} reduce {red}"), got, want, scale);
+    }
+}
+
+/// 64 dimensions, mostly of size 1, with a few of size 2 and 3 (36 elements).
+fn shape64() -> Vec<i64> {
+    (0..64)
+        .map(|d| match d {
+            5 | 40 => 2,
+            17 | 63 => 3,
+            _ => 1,
+        })
+        .collect()
+}
+
+/// Every combination of input layouts, each with every output layout, on small shapes.
+fn small_shapes<T: Float>() {
+    let mut rng = Rng(1);
+    for shape in [vec![], vec![7], vec![5, 6], vec![2, 3, 1, 4], shape64()] {
+        for (i, &img1) in INPUT_KINDS.iter().enumerate() {
+            for &img2 in &INPUT_KINDS {
+                for (j, &out) in OUTPUT_KINDS.iter().enumerate() {
+                    let l = Layouts {
+                        img1,
+                        img2,
+                        grad_out: INPUT_KINDS[(i + j) % INPUT_KINDS.len()],
+                        out,
+                        grad1: out,
+                        grad2: OUTPUT_KINDS[(i + j + 1) % OUTPUT_KINDS.len()],
+                    };
+                    check_case::<T>(&shape, l, &mut rng);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn small_shapes_f32() {
+    small_shapes::<f32>();
+}
+
+#[test]
+fn small_shapes_f64() {
+    small_shapes::<f64>();
+}
+
+/// Sizes around the block size (16384) and past the pool's threshold (65536), with a few
+/// layout mixes each.
+fn large_shapes<T: Float>() {
+    use Kind::*;
+    let mut rng = Rng(2);
+    let mixes = [
+        Layouts { img1: Null, img2: Null, grad_out: Null, out: Null, grad1: Null, grad2: Null },
+        Layouts {
+            img1: Mixed,
+            img2: Expanded,
+            grad_out: Flipped,
+            out: Sliced,
+            grad1: Transposed,
+            grad2: Mixed,
+        },
+        Layouts {
+            img1: Transposed,
+            img2: Flipped,
+            grad_out: Expanded,
+            out: Mixed,
+            grad1: Flipped,
+            grad2: Sliced,
+        },
+    ];
+    let shapes: [&[i64]; 7] =
+        [&[16383], &[16384], &[16385], &[2, 16385], &[128, 128], &[257, 263], &[3, 1, 151, 149]];
+    for shape in shapes {
+        for l in mixes {
+            check_case::<T>(shape, l, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn large_shapes_f32() {
+    large_shapes::<f32>();
+}
+
+#[test]
+fn large_shapes_f64() {
+    large_shapes::<f64>();
+}
+
+/// Exact aliases (an output with the very pointer and layout of an input) give the
+/// out-of-place results bit for bit, on contiguous and strided layouts, below and above the
+/// pool's threshold.
+fn in_place<T: Float>() {
+    use Kind::*;
+    let mut rng = Rng(3);
+    let shapes: [&[i64]; 2] = [&[6, 7], &[257, 263]];
+    for shape in shapes {
+        for (k1, k2) in [(Null, Null), (Mixed, Flipped), (Sliced, Transposed)] {
+            let what = format!("{} {shape:?} img1 {k1:?} img2 {k2:?}", T::NAME);
+            let x = view::<T>(shape, k1, || rng.value(-4.0, 4.0));
+            let y = view::<T>(shape, k2, || rng.value(-4.0, 4.0));
+            let g = view::<T>(shape, k1, || rng.value(-2.0, 2.0));
+            let half = T::from_f64(0.5);
+            // Out of place: the loss, and the gradients for a NONE and a SUM upstream gradient.
+            let mut out = output::<T>(shape, Null);
+            ok(
+                unsafe {
+                    T::LOSS(x.ptr(), x.desc(), y.ptr(), y.desc(), NONE, out.ptr_mut(), null())
+                },
+                &what,
+            );
+            let grads = |red, gp: *const T, gd| {
+                let (mut g1, mut g2) = (output::<T>(shape, Null), output::<T>(shape, Null));
+                let status = unsafe {
+                    T::BACKWARD(
+                        x.ptr(),
+                        x.desc(),
+                        y.ptr(),
+                        y.desc(),
+                        red,
+                        gp,
+                        gd,
+                        g1.ptr_mut(),
+                        null(),
+                        g2.ptr_mut(),
+                        null(),
+                    )
+                };
+                ok(status, &what);
+                (g1.values(), g2.values())
+            };
+            let (g1_none, g2_none) = grads(NONE, g.ptr(), g.desc());
+            let (g1_sum, g2_sum) = grads(SUM, &half, null());
+            let (g1_one, g2_one) = grads(MEAN, &T::from_f64(1.0), null());
+
+            for (alias_y, name) in [(false, "out = img1"), (true, "out = img2")] {
+                let (mut a, mut b) = (x.copy(), y.copy());
+                let o = if alias_y { (b.ptr_mut(), b.desc()) } else { (a.ptr_mut(), a.desc()) };
+                ok(unsafe { T::LOSS(a.ptr(), a.desc(), b.ptr(), b.desc(), NONE, o.0, o.1) }, &what);
+                assert_bits(
+                    &format!("{what} {name}"),
+                    &if alias_y { b } else { a }.values(),
+                    &out.values(),
+                );
+            }
+            for (red, gp, gd, want1, want2) in [
+                (NONE, g.ptr(), g.desc(), &g1_none, &g2_none),
+                (SUM, &half as *const T, null(), &g1_sum, &g2_sum),
+            ] {
+                let (mut a, mut b) = (x.copy(), y.copy());
+                let (ap, bp) = (a.ptr_mut(), b.ptr_mut());
+                let status = unsafe {
+                    T::BACKWARD(ap, a.desc(), bp, b.desc(), red, gp, gd, ap, a.desc(), bp, b.desc())
+                };
+                ok(status, &what);
+                let w = format!("{what} reduction {red} grad_img1 = img1, grad_img2 = img2");
+                assert_bits(&w, &a.values(), want1);
+                assert_bits(&w, &b.values(), want2);
+            }
+            let mut c = g.copy();
+            let mut g2 = output::<T>(shape, Null);
+            let cp = c.ptr_mut();
+            let status = unsafe {
+                T::BACKWARD(
+                    x.ptr(),
+                    x.desc(),
+                    y.ptr(),
+                    y.desc(),
+                    NONE,
+                    cp,
+                    c.desc(),
+                    cp,
+                    c.desc(),
+                    g2.ptr_mut(),
+                    null(),
+                )
+            };
+            ok(status, &what);
+            assert_bits(&format!("{what} grad_img1 = grad_out"), &c.values(), &g1_none);
+            assert_bits(&format!("{what} grad_img1 = grad_out, grad_img2"), &g2.values(), &g2_none);
+
+            // Fused: out = img1 with grad_img2 = img2 (NONE); grad_img1 = img1, grad_img2 = img2 (MEAN).
+            let (mut a, mut b) = (x.copy(), y.copy());
+            let mut g1 = output::<T>(shape, Null);
+            let (ap, bp) = (a.ptr_mut(), b.ptr_mut());
+            let status = unsafe {
+                T::FUSED(
+                    ap,
+                    a.desc(),
+                    bp,
+                    b.desc(),
+                    NONE,
+                    ap,
+                    a.desc(),
+                    g1.ptr_mut(),
+                    null(),
+                    bp,
+                    b.desc(),
+                )
+            };
+            ok(status, &what);
+            let ones = vec![T::from_f64(1.0); x.numel()];
+            let (g1_ones, g2_ones) = grads(NONE, ones.as_ptr(), null());
+            let w = format!("{what} fused NONE out = img1, grad_img2 = img2");
+            assert_bits(&w, &a.values(), &out.values());
+            assert_bits(&w, &g1.values(), &g1_ones);
+            assert_bits(&w, &b.values(), &g2_ones);
+            let (mut a, mut b) = (x.copy(), y.copy());
+            let mut mean = T::sentinel();
+            let (ap, bp) = (a.ptr_mut(), b.ptr_mut());
+            let status = unsafe {
+                T::FUSED(
+                    ap,
+                    a.desc(),
+                    bp,
+                    b.desc(),
+                    MEAN,
+                    &mut mean,
+                    null(),
+                    ap,
+                    a.desc(),
+                    bp,
+                    b.desc(),
+                )
+            };
+            ok(status, &what);
+            let w = format!("{what} fused MEAN grad_img1 = img1, grad_img2 = img2");
+            assert_bits(&w, &a.values(), &g1_one);
+            assert_bits(&w, &b.values(), &g2_one);
+        }
+    }
+}
+
+#[test]
+fn in_place_f32() {
+    in_place::<f32>();
+}
+
+#[test]
+fn in_place_f64() {
+    in_place::<f64>();
+}
+
+/// Empty tensors, whatever the other sizes (huge ones included) and with NULL data pointers:
+/// NONE and backward write nothing, SUM gives +0 and MEAN NaN.
+fn empty<T: Float>() {
+    let huge = 1i64 << 40;
+    let layouts: [(&[i64], Option<&[i64]>); 5] = [
+        (&[0], None),
+        (&[0, huge], None),
+        (&[huge, 0], Some(&[huge, 1])),
+        (&[3, 0, 5], Some(&[-7, 0, 2])),
+        (&[2, 3, 0], Some(&[i64::MAX, i64::MIN, 1])),
+    ];
+    for (shape, strides) in layouts {
+        let what = format!("{} empty {shape:?} strides {strides:?}", T::NAME);
+        let desc = CauchyTensorDesc {
+            ndim: shape.len(),
+            shape: shape.as_ptr(),
+            strides: strides.map_or(null(), |s| s.as_ptr()),
+        };
+        let d: *const CauchyTensorDesc = &desc;
+        let one = T::from_f64(1.0);
+        // Every output a sentinel cell (non-NULL, so that a stray write would show).
+        let mut cells = [T::sentinel(); 3];
+        let [o, g1, g2] = cells.each_mut().map(|c| c as *mut T);
+        let untouched = |cells: &[T; 3], w: &str| {
+            assert_eq!(cells.map(|c| c.bits()), [T::sentinel().bits(); 3], "{what}: {w} wrote");
+        };
+        // SAFETY (all calls): descriptors describe no element; cells are valid for one.
+        unsafe {
+            ok(T::LOSS(null(), d, null(), d, NONE, o, d), &what);
+            ok(T::LOSS(null(), d, null(), d, NONE, null_mut(), null()), &what);
+            ok(T::BACKWARD(null(), d, null(), d, NONE, null(), d, g1, d, g2, d), &what);
+            for red in [MEAN, SUM] {
+                ok(T::BACKWARD(null(), d, null(), d, red, &one, null(), g1, d, g2, d), &what);
+            }
+            ok(T::FUSED(null(), d, null(), d, NONE, o, d, g1, d, g2, d), &what);
+            untouched(&cells, "NONE / backward");
+            for red in [MEAN, SUM] {
+                let mut results = vec![];
+                ok(T::LOSS(null(), d, null(), d, red, o, null()), &what);
+                results.push(*o);
+                ok(T::FUSED(null(), d, null(), d, red, o, null(), g1, d, g2, d), &what);
+                results.push(*o);
+                ok(T::REDUCE(null(), d, red, o), &what);
+                results.push(*o);
+                *o = T::sentinel();
+                untouched(&cells, "fused");
+                for r in results {
+                    if red == SUM {
+                        assert_eq!(r.bits(), 0, "{what}: SUM gave {r:?}, not +0");
+                    } else {
+                        assert!(r.to_f64().is_nan(), "{what}: MEAN gave {r:?}, not NaN");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_f32() {
+    empty::<f32>();
+}
+
+#[test]
+fn empty_f64() {
+    empty::<f64>();
+}
