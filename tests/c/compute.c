@@ -236,7 +236,8 @@ static CauchyStatus run(const Layout *l, enum Fn fn, int f64, int32_t reduction)
     printf("call %s %s %s %d %d\n", l->name, FN_NAMES[fn], f64 ? "f64" : "f32", (int)reduction,
            (int)status);
     for (r = 0; r < ROLE_COUNT; r++) {
-        if (ops[r].used) print_operand(r, &ops[r], f64, r == OUT || r == GRAD_IMG1 || r == GRAD_IMG2);
+        int output = r == OUT || r == GRAD_IMG1 || r == GRAD_IMG2;
+        if (ops[r].used) print_operand(r, &ops[r], f64, output);
     }
     for (r = 0; r < ROLE_COUNT; r++) {
         if (ops[r].owned) free(ops[r].buf);

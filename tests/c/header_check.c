@@ -16,8 +16,9 @@
 #error "the CAUCHY_REDUCTION_* values are not ATen's"
 #endif
 #if !defined(CAUCHY_VERSION_MAJOR) || !defined(CAUCHY_VERSION_MINOR) || \
-    !defined(CAUCHY_VERSION_PATCH) || \
-    CAUCHY_VERSION_NUMBER != CAUCHY_VERSION_MAJOR * 10000 + CAUCHY_VERSION_MINOR * 100 + CAUCHY_VERSION_PATCH
+    !defined(CAUCHY_VERSION_PATCH) || !defined(CAUCHY_VERSION_NUMBER) || \
+    CAUCHY_VERSION_NUMBER !=                                                \
+        CAUCHY_VERSION_MAJOR * 10000 + CAUCHY_VERSION_MINOR * 100 + CAUCHY_VERSION_PATCH
 #error "the CAUCHY_VERSION_* macros are missing or inconsistent"
 #endif
 

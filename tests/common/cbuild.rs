@@ -117,7 +117,7 @@ pub fn run_valgrind(exe: &Path) -> Option<Output> {
     if Command::new("valgrind").arg("--version").output().is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "valgrind is not on PATH: install valgrind (CI is set, so this check may not be skipped)"
+            "valgrind is not on PATH: install valgrind (CI is set: this check may not be skipped)"
         );
         eprintln!("note: valgrind is not on PATH, skipping the memcheck run of {}", exe.display());
         return None;
