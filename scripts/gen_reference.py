@@ -464,6 +464,9 @@ def loss_sum_lines(fmt, special, sweep):
     lines.append(loss_line("tiny", tiny, fmt))
     if fmt is F64:
         lines.append(loss_line("normal_boundary", small_pairs(200, -513, -505), fmt))
+        # One subnormal loss (2277.03 units of 2^-1074) repeated: rounding each loss loses
+        # 0.03 units per element.
+        lines.append(loss_line("repeated_subnormal", [(1.5e-160, 0.0)] * 1000, fmt))
     top = fmt.emax - fmt.p + 1
     for seed, n, lo, hi in [(21, 100_000, fmt.qmin, top), (22, 20_000, -30, 10)]:
         values = seeded_values(seed, 2 * n, lo, hi, fmt)
