@@ -212,7 +212,7 @@ def element_row(x, y, g, n, tag, fmt):
 
 
 def residual_magnitudes(fmt):
-    """Residuals |d| of the special cases, as (value, name)."""
+    """The residual magnitudes |d| of the special cases, rounded to fmt, sorted."""
     two = Fraction(2)
     common = [1e-30, 1e-12, 2.0**-12, 0.125, 1.0, math.sqrt(2), 3.0, 180.0, 256.0, 1000.0,
               65504.0, 1e19, 1e20, 1e38]
@@ -243,7 +243,7 @@ def special_pairs(fmt):
                 y = to_fmt(c * Fraction(r), fmt)
                 x = to_fmt(Fraction(y) + s * Fraction(r), fmt) if math.isfinite(y) else y
                 if math.isfinite(x):
-                    yield x, y, name + "@c"
+                    yield x, y, f"{name},y={c}d"
     edges = [
         # zero residuals, signed zeros
         (0.0, 0.0), (-0.0, 0.0), (0.0, -0.0), (-0.0, -0.0), (5.0, 5.0), (-5.0, -5.0),
@@ -288,8 +288,9 @@ MEAN_SIZES = [1, 3, 7, 10, 1000]
 
 
 def special_cases(fmt):
-    """(x, y, g, n, tag) for the special pairs: regular pairs get two upstream values each,
-    the zero, infinite and NaN residuals every upstream value, IEEE specials included."""
+    """(x, y, g, n, tag) for the special pairs: regular pairs get two upstream values each;
+    zero, infinite and NaN residuals (and f64 x - y that overflows) get every upstream value,
+    zeros, infinities and NaN included."""
     gs = [to_fmt(g, fmt) for g in upstream_values(fmt)]
     cases = []
     for x, y, name in special_pairs(fmt):
@@ -316,7 +317,8 @@ def sweep_cases(fmt, count, seed):
         r = random_float(rng, e, fmt)
         y = 0.0
         if rng.random() > 0.1:
-            y = rng.choice([1, -1]) * random_float(rng, max(fmt.qmin, e + rng.randint(-30, 30)), fmt)
+            e_y = max(fmt.qmin, e + rng.randint(-30, 30))
+            y = rng.choice([1, -1]) * random_float(rng, e_y, fmt)
         if not (math.isfinite(r) and math.isfinite(y)):
             continue
         x = to_fmt(Fraction(y) + rng.choice([1, -1]) * Fraction(r), fmt)
@@ -358,7 +360,8 @@ def bounds(exact, rounded, slack, fmt):
     """[lo, hi]: the floats within `slack` of the exact value, never excluding `rounded`.
     An overflowing result must be the infinity itself: the case must not be borderline."""
     if math.isinf(rounded):
-        assert math.isinf(round_exact(exact - (slack if rounded > 0 else -slack), fmt)), "borderline"
+        toward_zero = exact - (slack if rounded > 0 else -slack)
+        assert math.isinf(round_exact(toward_zero, fmt)), "borderline overflow"
         return rounded, rounded
     lo = round_exact(exact - slack, fmt, "up")
     hi = round_exact(exact + slack, fmt, "down")
@@ -428,8 +431,10 @@ def reduce_lines(fmt):
         reduce_line("subnormals", [tiny] * 999 + [3 * tiny], fmt),
     ]
     # Values and their negations, shuffled, plus a small remainder: the sum is that remainder.
-    for name, span in (("cancel_narrow", (-20, 20)), ("cancel_wide", (fmt.qmin + 30, fmt.emax - 30))):
-        half = [rng.choice([1, -1]) * random_float(rng, rng.randint(*span), fmt) for _ in range(1000)]
+    spans = {"cancel_narrow": (-20, 20), "cancel_wide": (fmt.qmin + 30, fmt.emax - 30)}
+    for name, span in spans.items():
+        half = [rng.choice([1, -1]) * random_float(rng, rng.randint(*span), fmt)
+                for _ in range(1000)]
         values = half + [-v for v in half] + [2.0**-60]
         rng.shuffle(values)
         lines.append(reduce_line(name, values, fmt))
@@ -444,7 +449,10 @@ def reduce_lines(fmt):
 
 def loss_sum_lines(fmt, special, sweep):
     rng = random.Random(fmt.p + 1)
-    finite = lambda cases: [(x, y) for x, y, *_ in cases if math.isfinite(x) and math.isfinite(y)]
+
+    def finite(cases):
+        return [(x, y) for x, y, *_ in cases if math.isfinite(x) and math.isfinite(y)]
+
     lines = [loss_line("sweep", finite(sweep), fmt, "sweep"),
              loss_line("finite", finite(special + sweep), fmt, "finite"),
              loss_line("single", [(3.5, -0.25)], fmt)]
@@ -454,14 +462,15 @@ def loss_sum_lines(fmt, special, sweep):
         out = []
         for _ in range(count):
             e = rng.randint(lo, hi)
-            y = rng.choice([1, -1]) * random_float(rng, max(fmt.qmin, e + rng.randint(-2, 2)), fmt)
+            e_y = max(fmt.qmin, e + rng.randint(-2, 2))
+            y = rng.choice([1, -1]) * random_float(rng, e_y, fmt)
             out.append((to_fmt(Fraction(y) + Fraction(random_float(rng, e, fmt)), fmt), y))
         return out
 
     # Every loss below an f32 ULP; for f64 every loss a subnormal (d^2/2 < 2^-1022), then
     # losses on both sides of the smallest normal.
-    tiny = small_pairs(500, fmt.qmin, fmt.qmin + 20) if fmt is F32 else small_pairs(500, -536, -515)
-    lines.append(loss_line("tiny", tiny, fmt))
+    lo, hi = (fmt.qmin, fmt.qmin + 20) if fmt is F32 else (-536, -515)
+    lines.append(loss_line("tiny", small_pairs(500, lo, hi), fmt))
     if fmt is F64:
         lines.append(loss_line("normal_boundary", small_pairs(200, -513, -505), fmt))
         # One subnormal loss (2277.03 units of 2^-1074) repeated: rounding each loss loses
