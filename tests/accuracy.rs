@@ -67,7 +67,8 @@ trait Float: Copy + Default + PartialOrd + Debug + LowerExp + Neg<Output = Self>
 }
 
 macro_rules! float {
-    ($t:ident, $bits:ty, $p:expr, $ulps:expr, $ulp:ident, $loss:ident, $backward:ident, $fused:ident, $reduce:ident) => {
+    ($t:ident, $bits:ty, $p:expr, $ulps:expr, $ulp:ident,
+     $loss:ident, $backward:ident, $fused:ident, $reduce:ident) => {
         impl Float for $t {
             const NAME: &'static str = stringify!($t);
             const P: u32 = $p;
@@ -405,7 +406,8 @@ impl Report {
         }
         if !(lo <= got && got <= hi) {
             self.failures.push(format!(
-                "{what}: got {got:e} ({:#x}), want {want:e} ({:#x}) in [{lo:e}, {hi:e}], {ulps} ULP from it, {case}",
+                "{what}: got {got:e} ({:#x}), want {want:e} ({:#x}) in [{lo:e}, {hi:e}], \
+                 {ulps} ULP from it, {case}",
                 got.bits64(),
                 want.bits64()
             ));
