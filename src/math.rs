@@ -6,7 +6,12 @@
 //! exact half difference `h = x/2 - y/2` where `x - y` itself overflows.
 
 use crate::dd::{two_prod, two_sum, Dd};
+use crate::sum::Acc;
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
+
+/// Below this |d| (2^-500) the loss is `d^2/2` to far below an ULP, and may be subnormal:
+/// sums take it exactly, scaled (see `sum`).
+const TINY: f64 = f64::from_bits(0x20B0_0000_0000_0000);
 
 /// Above this |d|, `d*d/2` is replaced by the logarithmic form; `2/d^2` is then below 2^-999,
 /// far under half an ULP of the loss (which is above 690 there).
@@ -14,8 +19,13 @@ const LARGE: f64 = f64::from_bits(0x5F30_0000_0000_0000); // 2^500
 
 /// A floating-point element type the library computes on.
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
-    /// The loss of one pair as f64, before the final rounding to `Self`: sums add this value.
+    /// The loss of one pair as f64, before the final rounding to `Self`.
     fn loss_wide(x: Self, y: Self) -> f64;
+    /// Add the loss of one pair to a sum (more precisely than `loss_wide` where that matters).
+    #[inline]
+    fn add_loss(acc: &mut Acc, x: Self, y: Self) {
+        acc.add(Self::loss_wide(x, y));
+    }
     /// `g * dloss/dx / n`, rounded once to `Self`.
     fn grad(x: Self, y: Self, g: Self, n: f64) -> Self;
     /// Round an f64 result to `Self` (once).
@@ -65,6 +75,18 @@ impl Element for f64 {
             // loss = log(2 h^2) = 2 (log|h| + log sqrt 2); the rounding of h is below 2^-53
             // relative, far under an ULP of a loss near 1418.
             Residual::Half(h) => 2.0 * (h.hi.abs().ln() + 0.5 * LN_2),
+        }
+    }
+
+    #[inline]
+    fn add_loss(acc: &mut Acc, x: f64, y: f64) {
+        let a = (x - y).abs();
+        if a < TINY {
+            // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
+            let scaled = a * 2f64.powi(500);
+            acc.add_tiny(two_prod(0.5 * scaled, scaled));
+        } else {
+            acc.add(Self::loss_wide(x, y));
         }
     }
 

@@ -5,7 +5,6 @@
 //! allows), so kernels work on raw pointers and read every input of an element before writing
 //! its outputs; no `&[T]` / `&mut [T]` is ever formed over operand memory.
 
-use crate::dd::Dd;
 use crate::fpenv::DefaultFpEnv;
 use crate::layout::{Run, Walk};
 use crate::math::Element;
@@ -52,17 +51,12 @@ fn blocks<const K: usize>(
     Ok(total)
 }
 
-/// The final value of a MEAN or SUM from its accumulated sum.
-fn finish(acc: &Acc, mean: bool, numel: usize) -> f64 {
-    let n = numel as f64;
-    if let Some(s) = acc.special() {
-        return if mean { s / n } else { s };
-    }
-    let sum = acc.total();
+/// The divisor that turns a sum into the requested reduction.
+fn divisor(mean: bool, numel: usize) -> f64 {
     if mean {
-        (sum / Dd::new(n)).to_f64()
+        numel as f64
     } else {
-        sum.to_f64()
+        1.0
     }
 }
 
@@ -161,7 +155,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
-        unsafe { p.write(T::narrow(finish(&acc, mean, numel))) };
+        unsafe { p.write(T::narrow(acc.result(divisor(mean, numel)))) };
     }
     Ok(())
 }
@@ -178,13 +172,10 @@ unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, 
         let x = at(IMG1, i).read();
         let y = at(IMG2, i).read();
         let g = if p.grad_tensor { at(GRAD_OUT, i).read() } else { p.g };
-        if p.loss_tensor || p.loss_sum {
-            let l = T::loss_wide(x, y);
-            if p.loss_tensor {
-                at(OUT, i).write(T::narrow(l));
-            } else {
-                acc.add(l);
-            }
+        if p.loss_tensor {
+            at(OUT, i).write(T::narrow(T::loss_wide(x, y)));
+        } else if p.loss_sum {
+            T::add_loss(acc, x, y);
         }
         if p.grad {
             let v = T::grad(x, y, g, p.n);
@@ -218,12 +209,12 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     };
     let numel = c.x.layout.numel;
     let mut acc = sum_scaled(1.0)?;
-    let mut result = finish(&acc, c.mean, numel);
-    if acc.special().is_none() && !(acc.total().hi.is_finite() && acc.total().lo.is_finite()) {
+    let mut result = acc.result(divisor(c.mean, numel));
+    if acc.overflowed() {
         // Finite values whose running sum overflowed (f64 only): sum again at 2^-64 scale;
         // scaling back rounds exactly, or overflows to ±inf when the true sum does.
         acc = sum_scaled(1.0 / SCALE_UP)?;
-        result = finish(&acc, c.mean, numel) * SCALE_UP;
+        result = acc.result(divisor(c.mean, numel)) * SCALE_UP;
     }
     // SAFETY: validated one-element output.
     unsafe { c.out.write(T::narrow(result)) };

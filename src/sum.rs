@@ -5,8 +5,18 @@
 //! [`BLOCK`] logical elements, combined in block order) so that results are bit-identical
 //! for every thread count. Infinities and NaN are counted apart, so that they give IEEE's
 //! answer (NaN for a NaN or inf - inf) instead of poisoning the compensation terms.
+//!
+//! Terms below the normal range (f64 losses of residuals under 2^-500) cannot be rounded one
+//! by one without an error of up to half a subnormal step each, which adds up; they are summed
+//! apart, scaled by [`TINY_SCALE`], and scaled back once at the end.
 
 use crate::dd::{two_sum, Dd};
+
+/// The factor by which [`Acc::add_tiny`] terms are scaled: 2^1000.
+pub(crate) const TINY_SCALE: f64 = f64::from_bits((1023 + 1000) << 52);
+
+/// Below this magnitude the main sum is carried into the scaled domain for the final rounding.
+const SMALL: f64 = f64::from_bits((1023 - 900) << 52); // 2^-900
 
 /// Logical elements per block: the unit of both work sharing and sum grouping.
 pub(crate) const BLOCK: usize = 1 << 14;
@@ -15,10 +25,12 @@ const SAW_NAN: u8 = 1;
 const SAW_POS_INF: u8 = 2;
 const SAW_NEG_INF: u8 = 4;
 
-/// A running sum: finite values as a double-double, non-finite ones as flags.
+/// A running sum: finite values as a double-double, tiny ones scaled apart, non-finite ones
+/// as flags.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Acc {
     sum: Dd,
+    tiny: Dd,
     special: u8,
 }
 
@@ -41,9 +53,18 @@ impl Acc {
         }
     }
 
+    /// Add a tiny non-negative term given as `term * TINY_SCALE`, exactly as a double-double.
+    #[inline(always)]
+    pub fn add_tiny(&mut self, scaled: Dd) {
+        let s = two_sum(self.tiny.hi, scaled.hi);
+        self.tiny.hi = s.hi;
+        self.tiny.lo += s.lo + scaled.lo;
+    }
+
     /// Add another partial (the later one in logical order).
     pub fn merge(&mut self, other: &Acc) {
         self.sum = self.sum + other.sum;
+        self.tiny = self.tiny + other.tiny;
         self.special |= other.special;
     }
 
@@ -57,10 +78,26 @@ impl Acc {
         }
     }
 
-    /// The finite sum as a double-double (meaningless when `special()` is `Some`, or when the
-    /// finite values overflowed: then `hi` is not finite).
-    pub fn total(&self) -> Dd {
-        self.sum
+    /// Whether finite values overflowed the running sum (possible for f64 data only).
+    pub fn overflowed(&self) -> bool {
+        self.special == 0 && !(self.sum.hi.is_finite() && self.sum.lo.is_finite())
+    }
+
+    /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.
+    pub fn result(&self, divisor: f64) -> f64 {
+        if let Some(s) = self.special() {
+            return s / divisor;
+        }
+        let d = Dd::new(divisor);
+        let (sum, tiny) = (self.sum / d, self.tiny / d);
+        if tiny.hi == 0.0 {
+            sum.to_f64()
+        } else if sum.hi.abs() < SMALL {
+            // Round in the scaled domain, where no subnormal step limits the precision.
+            (sum * TINY_SCALE + tiny).to_f64() / TINY_SCALE
+        } else {
+            (sum + Dd::new(tiny.hi / TINY_SCALE)).to_f64()
+        }
     }
 }
 
@@ -74,7 +111,7 @@ mod tests {
         for x in [1e16, 1.0, -1e16, 1.0] {
             a.add(x);
         }
-        assert_eq!(a.total().to_f64(), 2.0);
+        assert_eq!(a.result(1.0), 2.0);
     }
 
     #[test]
@@ -82,8 +119,19 @@ mod tests {
         let mut a = Acc::default();
         a.add(f64::INFINITY);
         a.add(1.0);
-        assert_eq!(a.special(), Some(f64::INFINITY));
+        assert_eq!(a.result(1.0), f64::INFINITY);
         a.add(f64::NEG_INFINITY);
-        assert!(a.special().unwrap().is_nan());
+        assert!(a.result(1.0).is_nan());
+    }
+
+    #[test]
+    fn tiny_terms_round_once() {
+        // 1000 terms of 2277.025 subnormal steps each: 2277025 steps, not 1000 * 2277.
+        let step = f64::from_bits(1);
+        let mut a = Acc::default();
+        for _ in 0..1000 {
+            a.add_tiny(Dd::new(2277.025 * (step * TINY_SCALE)));
+        }
+        assert_eq!(a.result(1.0), 2277025.0 * step);
     }
 }
