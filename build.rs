@@ -12,10 +12,7 @@ fn main() {
     // The C test programs are compiled by the `cc` crate from integration tests, where cargo
     // sets neither TARGET nor HOST: pass them on.
     for var in ["TARGET", "HOST"] {
-        println!(
-            "cargo:rustc-env=CAUCHY_BUILD_{var}={}",
-            std::env::var(var).unwrap()
-        );
+        println!("cargo:rustc-env=CAUCHY_BUILD_{var}={}", std::env::var(var).unwrap());
     }
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
     let v = |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).unwrap();

@@ -69,7 +69,11 @@ pub fn ulp_f32(a: f32, b: f32) -> u64 {
     }
     let key = |v: f32| {
         let bits = v.to_bits() as i64;
-        if v.is_sign_negative() { -(bits & 0x7fff_ffff) } else { bits }
+        if v.is_sign_negative() {
+            -(bits & 0x7fff_ffff)
+        } else {
+            bits
+        }
     };
     (key(a) - key(b)).unsigned_abs()
 }
@@ -81,7 +85,11 @@ pub fn ulp_f64(a: f64, b: f64) -> u64 {
     }
     let key = |v: f64| {
         let bits = v.to_bits() as i128;
-        if v.is_sign_negative() { -(bits & 0x7fff_ffff_ffff_ffff) } else { bits }
+        if v.is_sign_negative() {
+            -(bits & 0x7fff_ffff_ffff_ffff)
+        } else {
+            bits
+        }
     };
     (key(a) - key(b)).unsigned_abs() as u64
 }
