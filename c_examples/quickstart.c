@@ -123,9 +123,10 @@ int main(void) {
     printf("img1.grad[0, 0, 0, 0:4]: %.9g %.9g %.9g %.9g\n", (double)grad_img1[0],
            (double)grad_img1[1], (double)grad_img1[2], (double)grad_img1[3]);
 
-    /* The same first gradient by the textbook formula in double, for comparison. */
+    /* The same first gradient by the textbook formula in double, rounded to float like the
+       library's result, for comparison. */
     double d = (double)img1[0] - (double)img2[0];
-    printf("by hand:                 %.9g\n", 2.0 * d / (d * d + 2.0) / NUMEL);
+    printf("by hand:                 %.9g\n", (double)(float)(2.0 * d / (d * d + 2.0) / NUMEL));
 
     /* output = cauchy_loss(img1, img2, reduction="sum") */
     float sum_loss = 0.0f;
