@@ -9,30 +9,30 @@ use crate::validate::{check_reduce, RawCall, RawTensor};
 use crate::{ops, pool};
 use std::ffi::c_char;
 
-fn raw<T>(
+fn raw<'a, T>(
     name: &'static str,
     desc_name: &'static str,
     ptr: *const T,
     desc: *const CauchyTensorDesc,
-) -> RawTensor<T> {
-    RawTensor { name, desc_name, ptr, desc }
+) -> RawTensor<'a, T> {
+    RawTensor { name, desc_name, ptr, desc, call: std::marker::PhantomData }
 }
 
-fn inputs<T>(
+fn inputs<'a, T>(
     img1: *const T,
     img1_desc: *const CauchyTensorDesc,
     img2: *const T,
     img2_desc: *const CauchyTensorDesc,
-) -> (RawTensor<T>, RawTensor<T>) {
+) -> (RawTensor<'a, T>, RawTensor<'a, T>) {
     (raw("img1", "img1_desc", img1, img1_desc), raw("img2", "img2_desc", img2, img2_desc))
 }
 
-fn grads<T>(
+fn grads<'a, T>(
     g1: *mut T,
     g1_desc: *const CauchyTensorDesc,
     g2: *mut T,
     g2_desc: *const CauchyTensorDesc,
-) -> Option<(RawTensor<T>, RawTensor<T>)> {
+) -> Option<(RawTensor<'a, T>, RawTensor<'a, T>)> {
     Some((
         raw("grad_img1", "grad_img1_desc", g1, g1_desc),
         raw("grad_img2", "grad_img2_desc", g2, g2_desc),

@@ -9,24 +9,58 @@
 /// The largest number of dimensions a descriptor may have.
 pub(crate) use crate::desc::CAUCHY_MAX_NDIM as MAX_NDIM;
 
-/// A checked shape and strides (in elements) of one operand.
+/// A checked shape and strides (in elements) of one operand, borrowed from the caller's
+/// descriptor for the duration of the call, so that checked calls stay small to move.
 #[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    pub ndim: usize,
-    pub size: [usize; MAX_NDIM],
-    pub stride: [isize; MAX_NDIM],
-    pub numel: usize,
+pub struct Layout<'a> {
+    sizes: &'a [i64],
+    /// `None`: C-contiguous.
+    strides: Option<&'a [i64]>,
+    numel: usize,
 }
 
-impl Layout {
-    /// The sizes as a slice.
-    pub fn sizes(&self) -> &[usize] {
-        &self.size[..self.ndim]
+impl<'a> Layout<'a> {
+    /// A layout whose sizes are >= 0 with product `numel`, and whose strides (one per size)
+    /// reach no further than an `isize` byte offset: validation's findings, not checked here.
+    pub fn trusted(sizes: &'a [i64], strides: Option<&'a [i64]>, numel: usize) -> Layout<'a> {
+        Layout { sizes, strides, numel }
     }
 
-    /// The strides as a slice.
-    pub fn strides(&self) -> &[isize] {
-        &self.stride[..self.ndim]
+    /// One element, no dimensions.
+    pub fn scalar() -> Layout<'static> {
+        Layout { sizes: &[], strides: None, numel: 1 }
+    }
+
+    /// The same shape, C-contiguous.
+    pub fn contiguous(&self) -> Layout<'a> {
+        Layout { strides: None, ..*self }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.numel
+    }
+
+    pub fn sizes(&self) -> &'a [i64] {
+        self.sizes
+    }
+
+    /// `(size, stride)` of each dimension, outermost first (an empty tensor's strides read 0:
+    /// they are never used).
+    pub fn dims(&self) -> impl Iterator<Item = (usize, isize)> + 'a {
+        let (numel, strides) = (self.numel, self.strides);
+        // C-contiguous: the stride of dimension d is numel / (size_0 * ... * size_d).
+        let mut step = numel as isize;
+        self.sizes.iter().enumerate().map(move |(d, &n)| {
+            let stride = match strides {
+                _ if numel == 0 => 0,
+                Some(s) => s[d] as isize,
+                None => {
+                    step /= n as isize;
+                    step
+                }
+            };
+            (n as usize, stride)
+        })
     }
 
     /// The lowest and highest element offsets this layout touches (`None` when empty).
@@ -35,7 +69,7 @@ impl Layout {
             return None;
         }
         let (mut lo, mut hi) = (0isize, 0isize);
-        for (&n, &s) in self.sizes().iter().zip(self.strides()) {
+        for (n, s) in self.dims() {
             let reach = s * (n as isize - 1);
             if reach < 0 {
                 lo += reach;
@@ -46,9 +80,9 @@ impl Layout {
         Some((lo, hi))
     }
 
-    /// `(size, |stride|)` of every dimension of size > 1: the normalised layout.
-    pub fn normalised(&self) -> impl Iterator<Item = (usize, isize)> + '_ {
-        self.sizes().iter().zip(self.strides()).filter(|(&n, _)| n > 1).map(|(&n, &s)| (n, s))
+    /// `(size, stride)` of every dimension of size > 1: the normalised layout.
+    pub fn normalised(&self) -> impl Iterator<Item = (usize, isize)> + 'a {
+        self.dims().filter(|&(n, _)| n > 1)
     }
 
     /// Whether two distinct indices can reach the same element (the API.md test).
@@ -56,11 +90,15 @@ impl Layout {
         if self.numel <= 1 {
             return false;
         }
-        let mut dims: Vec<(usize, usize)> =
-            self.normalised().map(|(n, s)| (s.unsigned_abs(), n)).collect();
-        dims.sort_unstable();
+        let mut dims = [(0usize, 0usize); MAX_NDIM];
+        let mut count = 0;
+        for (n, s) in self.normalised() {
+            dims[count] = (s.unsigned_abs(), n);
+            count += 1;
+        }
+        dims[..count].sort_unstable();
         let mut reach: usize = 0;
-        for (s, n) in dims {
+        for &(s, n) in &dims[..count] {
             if s <= reach {
                 return true;
             }
@@ -89,8 +127,8 @@ pub struct Run<const K: usize> {
 }
 
 impl<const K: usize> Walk<K> {
-    /// Merge the strides of `K` operands that all have the shape `shape`.
-    pub fn new(shape: &Layout, strides: [&[isize]; K]) -> Walk<K> {
+    /// Merge the layouts of `K` operands that all have the shape of `shape`.
+    pub fn new(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
         let mut w =
             Walk { ndim: 0, size: [0; MAX_NDIM], stride: [[0; K]; MAX_NDIM], numel: shape.numel };
         if shape.numel == 0 {
@@ -98,11 +136,13 @@ impl<const K: usize> Walk<K> {
             w.ndim = 1;
             return w;
         }
-        for (d, &n) in shape.sizes().iter().enumerate() {
+        let mut dims = layouts.map(|l| l.dims());
+        for &n in shape.sizes() {
+            let s: [isize; K] = dims.each_mut().map(|it| it.next().map_or(0, |(_, s)| s));
+            let n = n as usize;
             if n == 1 {
                 continue;
             }
-            let s: [isize; K] = std::array::from_fn(|k| strides[k][d]);
             if w.ndim > 0 {
                 let last = w.ndim - 1;
                 // Fuse with the previous dimension when, for every operand, stepping the outer
@@ -118,8 +158,8 @@ impl<const K: usize> Walk<K> {
             w.ndim += 1;
         }
         if w.ndim == 0 {
-            // A single element (or none): one dimension keeps the run logic uniform.
-            w.size[0] = shape.numel;
+            // A single element: one dimension keeps the run logic uniform.
+            w.size[0] = 1;
             w.ndim = 1;
         }
         w
@@ -187,22 +227,14 @@ impl<const K: usize> Walk<K> {
 mod tests {
     use super::*;
 
-    fn layout(sizes: &[usize], strides: &[isize]) -> Layout {
-        let mut l = Layout {
-            ndim: sizes.len(),
-            size: [0; MAX_NDIM],
-            stride: [0; MAX_NDIM],
-            numel: sizes.iter().product(),
-        };
-        l.size[..sizes.len()].copy_from_slice(sizes);
-        l.stride[..strides.len()].copy_from_slice(strides);
-        l
+    fn layout<'a>(sizes: &'a [i64], strides: &'a [i64]) -> Layout<'a> {
+        Layout::trusted(sizes, Some(strides), sizes.iter().product::<i64>() as usize)
     }
 
     #[test]
     fn contiguous_dimensions_fuse_into_one() {
         let l = layout(&[2, 3, 4], &[12, 4, 1]);
-        let w = Walk::<1>::new(&l, [l.strides()]);
+        let w = Walk::<1>::new(&l, [&l]);
         assert_eq!(w.ndim, 1);
         assert_eq!(w.size[0], 24);
     }
@@ -211,7 +243,7 @@ mod tests {
     fn runs_visit_every_offset_in_logical_order() {
         // A transposed 3x4 view: element [i][j] at offset j*3 + i.
         let l = layout(&[3, 4], &[1, 3]);
-        let w = Walk::<1>::new(&l, [l.strides()]);
+        let w = Walk::<1>::new(&l, [&l]);
         let mut seen = vec![];
         w.for_each_run(2, 11, |r| {
             for i in 0..r.len {

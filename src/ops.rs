@@ -101,7 +101,7 @@ struct Plan<T> {
 /// Run a loss, backward or fused call.
 pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
-    let numel = c.img1.layout.numel;
+    let numel = c.img1.layout.numel();
     let mean = c.reduction == Reduction::Mean;
     let grad = c.grad_img1.is_some() || c.grad_img2.is_some();
     let one = T::narrow(1.0);
@@ -140,7 +140,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img1.unwrap_or(absent),
         c.grad_img2.unwrap_or(absent),
     ];
-    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| o.layout.strides()));
+    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
     let acc = blocks(&walk, |run, acc| {
         // SAFETY: validation proved each operand's elements addressable by its layout, and
@@ -196,7 +196,7 @@ const SCALE_UP: f64 = 18446744073709551616.0;
 pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
     let sum_scaled = |scale: f64| -> Result<Acc, Error> {
-        let walk = Walk::new(&c.x.layout, [c.x.layout.strides()]);
+        let walk = Walk::new(&c.x.layout, [&c.x.layout]);
         let ptr = Ptrs([c.x.ptr]);
         blocks(&walk, |run, acc| {
             let x = ptr.get()[0];
@@ -207,7 +207,7 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
             }
         })
     };
-    let numel = c.x.layout.numel;
+    let numel = c.x.layout.numel();
     let mut acc = sum_scaled(1.0)?;
     let mut result = acc.result(divisor(c.mean, numel));
     if acc.overflowed() {

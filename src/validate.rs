@@ -7,6 +7,7 @@ use crate::desc::{
 };
 use crate::layout::{Layout, MAX_NDIM};
 use crate::status::{Error, ShapeText};
+use std::marker::PhantomData;
 
 /// What the loss is reduced to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,16 +38,14 @@ impl Reduction {
 
 /// A checked tensor operand: element [0, ..., 0] at `ptr`, the rest as `layout` says.
 #[derive(Clone, Copy, Debug)]
-pub struct Operand<T> {
+pub struct Operand<'a, T> {
     pub ptr: *mut T,
-    pub layout: Layout,
+    pub layout: Layout<'a>,
 }
 
 /// Where the upstream gradient comes from.
-// Built once per call on the stack: boxing the layout would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
-pub enum Upstream<T> {
+pub enum Upstream<'a, T> {
     /// No gradient is computed (forward only).
     Absent,
     /// The fused call: upstream gradient 1.
@@ -54,57 +53,55 @@ pub enum Upstream<T> {
     /// A one-element `grad_out` (MEAN / SUM backward).
     Scalar(*const T),
     /// A full `grad_out` tensor (NONE backward).
-    Tensor(Operand<T>),
+    Tensor(Operand<'a, T>),
 }
 
 /// Where the loss goes.
-// Built once per call on the stack: boxing the layout would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
-pub enum LossOut<T> {
+pub enum LossOut<'a, T> {
     /// Not computed (backward only).
     Absent,
     /// One element: the MEAN or SUM.
     Scalar(*mut T),
     /// The element-wise loss tensor.
-    Tensor(Operand<T>),
+    Tensor(Operand<'a, T>),
 }
 
 /// A checked loss, backward or fused call.
 #[derive(Clone, Copy, Debug)]
-pub struct Call<T> {
+pub struct Call<'a, T> {
     pub reduction: Reduction,
-    pub img1: Operand<T>,
-    pub img2: Operand<T>,
-    pub upstream: Upstream<T>,
-    pub out: LossOut<T>,
-    pub grad_img1: Option<Operand<T>>,
-    pub grad_img2: Option<Operand<T>>,
+    pub img1: Operand<'a, T>,
+    pub img2: Operand<'a, T>,
+    pub upstream: Upstream<'a, T>,
+    pub out: LossOut<'a, T>,
+    pub grad_img1: Option<Operand<'a, T>>,
+    pub grad_img2: Option<Operand<'a, T>>,
 }
 
 /// A checked `cauchy_reduce_*` call.
 #[derive(Clone, Copy, Debug)]
-pub struct ReduceCall<T> {
+pub struct ReduceCall<'a, T> {
     pub mean: bool,
-    pub x: Operand<T>,
+    pub x: Operand<'a, T>,
     pub out: *mut T,
 }
 
-/// A raw pointer with its descriptor, as the C caller passed them.
+/// A raw pointer with its descriptor, as the C caller passed them; `'a` is the call.
 #[derive(Clone, Copy)]
-pub struct RawTensor<T> {
+pub struct RawTensor<'a, T> {
     pub name: &'static str,
     pub desc_name: &'static str,
     pub ptr: *const T,
     pub desc: *const CauchyTensorDesc,
+    pub call: PhantomData<&'a ()>,
 }
 
-/// Read and check a descriptor: ndim, sizes, numel and strides.
+/// Read and check a descriptor: ndim, sizes and numel.
 ///
 /// # Safety
-/// `desc` is NULL or points at a readable descriptor whose `shape` / `strides` (when not NULL)
-/// point at `ndim` readable values.
-unsafe fn read_desc(arg: &'static str, desc: &CauchyTensorDesc) -> Result<Layout, Error> {
+/// `desc`'s `shape` / `strides` (when not NULL) point at `ndim` values readable for `'a`.
+unsafe fn read_desc<'a>(arg: &'static str, desc: &CauchyTensorDesc) -> Result<Layout<'a>, Error> {
     let ndim = desc.ndim;
     if ndim > MAX_NDIM {
         return Err(Error::TooManyDims { arg, ndim, max: MAX_NDIM });
@@ -115,56 +112,39 @@ unsafe fn read_desc(arg: &'static str, desc: &CauchyTensorDesc) -> Result<Layout
         // SAFETY: the caller promises `ndim` readable sizes.
         (n, false) => std::slice::from_raw_parts(desc.shape, n),
     };
-    let mut l = Layout { ndim, size: [0; MAX_NDIM], stride: [0; MAX_NDIM], numel: 1 };
-    for (d, &s) in sizes.iter().enumerate() {
-        if s < 0 {
-            return Err(Error::NegativeSize { arg, dim: d, size: s });
-        }
-        l.size[d] = s as usize;
+    if let Some((dim, &size)) = sizes.iter().enumerate().find(|(_, &s)| s < 0) {
+        return Err(Error::NegativeSize { arg, dim, size });
     }
-    let numel = sizes.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s));
-    l.numel = match numel {
+    let numel = match sizes.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s)) {
         _ if sizes.contains(&0) => 0,
         Some(n) if n <= isize::MAX as i64 => n as usize,
         _ => return Err(Error::NumelOverflow { arg, shape: ShapeText(sizes.to_vec()) }),
     };
-    if desc.strides.is_null() {
-        return Ok(contiguous(&l));
-    }
-    // SAFETY: as above, `ndim` readable strides.
-    let strides = std::slice::from_raw_parts(desc.strides, ndim);
-    for (d, &s) in strides.iter().enumerate() {
-        // Strides of an empty tensor are never used; keep them in range regardless.
-        l.stride[d] = if l.numel > 0 { s as isize } else { 0 };
-    }
-    Ok(l)
+    // SAFETY: as above, `ndim` readable strides when not NULL.
+    let strides = (!desc.strides.is_null()).then(|| std::slice::from_raw_parts(desc.strides, ndim));
+    Ok(Layout::trusted(sizes, strides, numel))
 }
 
 /// Check that the bytes a layout spans fit in an address offset (`isize`).
 fn check_extent(arg: &'static str, l: &Layout, elem: usize) -> Result<(), Error> {
-    if l.numel == 0 {
+    if l.numel() == 0 {
         return Ok(());
     }
     // In i128, so that no product of checked 64-bit values can wrap.
-    let reach: i128 =
-        l.sizes().iter().zip(l.strides()).map(|(&n, &s)| (s as i128).abs() * (n as i128 - 1)).sum();
+    let reach: i128 = l.dims().map(|(n, s)| (s as i128).abs() * (n as i128 - 1)).sum();
     if (reach + 1) * elem as i128 > isize::MAX as i128 {
-        return Err(Error::ExtentOverflow {
-            arg,
-            shape: shape_text(l),
-            strides: ShapeText(l.strides().iter().map(|&s| s as i64).collect()),
-        });
+        return Err(Error::ExtentOverflow { arg, shape: shape_text(l), strides: strides_text(l) });
     }
     Ok(())
 }
 
-impl<T> RawTensor<T> {
+impl<'a, T> RawTensor<'a, T> {
     /// The checked layout of this operand's descriptor, NULL meaning `default`'s shape,
     /// C-contiguous (`None` = the descriptor is required).
-    unsafe fn layout(&self, default: Option<&Layout>) -> Result<Layout, Error> {
+    unsafe fn layout(&self, default: Option<&Layout<'a>>) -> Result<Layout<'a>, Error> {
         let layout = match (self.desc.as_ref(), default) {
             (Some(d), _) => read_desc(self.desc_name, d)?,
-            (None, Some(like)) => contiguous(like),
+            (None, Some(like)) => like.contiguous(),
             (None, None) => return Err(Error::NullPointer { arg: self.desc_name, why: "" }),
         };
         // A NULL descriptor's contiguous layout may span more than img1's own (which may
@@ -193,7 +173,7 @@ impl<T> RawTensor<T> {
     ///
     /// # Safety
     /// As [`read_desc`].
-    pub unsafe fn tensor(&self, like: Option<&Layout>) -> Result<Operand<T>, Error> {
+    pub unsafe fn tensor(&self, like: Option<&Layout<'a>>) -> Result<Operand<'a, T>, Error> {
         let layout = self.layout(like)?;
         if let Some(want) = like {
             if layout.sizes() != want.sizes() {
@@ -204,7 +184,7 @@ impl<T> RawTensor<T> {
                 });
             }
         }
-        Ok(Operand { ptr: self.checked_ptr(layout.numel)?, layout })
+        Ok(Operand { ptr: self.checked_ptr(layout.numel())?, layout })
     }
 
     /// A one-element operand (a MEAN / SUM result or upstream gradient); NULL descriptor allowed.
@@ -212,36 +192,25 @@ impl<T> RawTensor<T> {
     /// # Safety
     /// As [`read_desc`].
     pub unsafe fn scalar(&self, reduction: Reduction) -> Result<*mut T, Error> {
-        let layout = self.layout(Some(&contiguous_scalar()))?;
-        if layout.numel != 1 {
+        let layout = self.layout(Some(&Layout::scalar()))?;
+        if layout.numel() != 1 {
             return Err(Error::NotOneElement {
                 arg: self.name,
                 reduction: reduction.name(),
                 got: shape_text(&layout),
-                numel: layout.numel as u128,
+                numel: layout.numel() as u128,
             });
         }
         self.checked_ptr(1)
     }
 }
 
-fn contiguous_scalar() -> Layout {
-    Layout { ndim: 0, size: [0; MAX_NDIM], stride: [0; MAX_NDIM], numel: 1 }
-}
-
-/// `like`'s shape with C-contiguous strides.
-fn contiguous(like: &Layout) -> Layout {
-    let mut l = *like;
-    let mut step = 1isize;
-    for d in (0..l.ndim).rev() {
-        l.stride[d] = step;
-        step = step.wrapping_mul(l.size[d].max(1) as isize);
-    }
-    l
-}
-
 fn shape_text(l: &Layout) -> ShapeText {
-    ShapeText(l.sizes().iter().map(|&s| s as i64).collect())
+    ShapeText(l.sizes().to_vec())
+}
+
+fn strides_text(l: &Layout) -> ShapeText {
+    ShapeText(l.dims().map(|(_, s)| s as i64).collect())
 }
 
 /// The bytes an operand touches, `[start, end)`, or `None` when it is empty.
@@ -261,11 +230,14 @@ struct Region<'a> {
     name: &'static str,
     ptr: usize,
     span: Option<(i128, i128)>,
-    layout: Option<&'a Layout>,
+    layout: Option<&'a Layout<'a>>,
 }
 
 impl<'a> Region<'a> {
-    fn tensor<T>(name: &'static str, op: &'a Operand<T>) -> Region<'a> {
+    /// An operand the call does not have: it touches nothing.
+    const ABSENT: Region<'static> = Region { name: "", ptr: 0, span: None, layout: None };
+
+    fn tensor<T>(name: &'static str, op: &'a Operand<'_, T>) -> Region<'a> {
         Region {
             name,
             ptr: op.ptr as usize,
@@ -275,7 +247,7 @@ impl<'a> Region<'a> {
     }
 
     fn scalar<T>(name: &'static str, ptr: *const T) -> Region<'a> {
-        Region { name, ptr: ptr as usize, span: span(ptr, &contiguous_scalar()), layout: None }
+        Region { name, ptr: ptr as usize, span: span(ptr, &Layout::scalar()), layout: None }
     }
 
     /// Same pointer and the same normalised layout (a one-element operand normalises to none).
@@ -294,7 +266,7 @@ fn check_overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
                 return Err(Error::SelfOverlap {
                     arg: out.name,
                     shape: shape_text(l),
-                    strides: ShapeText(l.strides().iter().map(|&s| s as i64).collect()),
+                    strides: strides_text(l),
                 });
             }
         }
@@ -315,25 +287,25 @@ fn check_overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
 }
 
 /// The raw arguments of a loss, backward or fused call (absent ones NULL).
-pub struct RawCall<T> {
-    pub img1: RawTensor<T>,
-    pub img2: RawTensor<T>,
+pub struct RawCall<'a, T> {
+    pub img1: RawTensor<'a, T>,
+    pub img2: RawTensor<'a, T>,
     pub reduction: i32,
     /// `Some` for backward.
-    pub grad_out: Option<RawTensor<T>>,
+    pub grad_out: Option<RawTensor<'a, T>>,
     /// `Some` for forward and fused.
-    pub out: Option<RawTensor<T>>,
+    pub out: Option<RawTensor<'a, T>>,
     /// `Some` for backward and fused.
-    pub grads: Option<(RawTensor<T>, RawTensor<T>)>,
+    pub grads: Option<(RawTensor<'a, T>, RawTensor<'a, T>)>,
 }
 
-impl<T> RawCall<T> {
+impl<'a, T> RawCall<'a, T> {
     /// Check everything, in argument order, and return the call the kernels run.
     ///
     /// # Safety
     /// Every non-NULL descriptor points at a readable `CauchyTensorDesc` whose arrays hold
     /// `ndim` values. Data pointers are not read here.
-    pub unsafe fn check(&self) -> Result<Call<T>, Error> {
+    pub unsafe fn check(&self) -> Result<Call<'a, T>, Error> {
         let img1 = self.img1.tensor(None)?;
         let like = Some(&img1.layout);
         let img2 = self.img2.tensor(like)?;
@@ -364,31 +336,33 @@ impl<T> RawCall<T> {
     }
 }
 
-impl<T> Call<T> {
-    fn check_overlaps(&self, raw: &RawCall<T>) -> Result<(), Error> {
-        let mut inputs = vec![
-            Region::tensor(raw.img1.name, &self.img1),
-            Region::tensor(raw.img2.name, &self.img2),
-        ];
-        let mut outputs = vec![];
-        match (&self.upstream, &raw.grad_out) {
-            (Upstream::Tensor(op), Some(r)) => inputs.push(Region::tensor(r.name, op)),
-            (Upstream::Scalar(p), Some(r)) => inputs.push(Region::scalar(r.name, *p)),
-            _ => {}
-        }
-        match (&self.out, &raw.out) {
-            (LossOut::Tensor(op), Some(r)) => outputs.push(Region::tensor(r.name, op)),
-            (LossOut::Scalar(p), Some(r)) => outputs.push(Region::scalar(r.name, *p)),
-            _ => {}
-        }
-        if let Some((r1, r2)) = &raw.grads {
-            for (op, r) in [(&self.grad_img1, r1), (&self.grad_img2, r2)] {
-                if let Some(op) = op {
-                    outputs.push(Region::tensor(r.name, op));
-                }
+impl<'a, T> Call<'a, T> {
+    fn check_overlaps(&self, raw: &RawCall<'a, T>) -> Result<(), Error> {
+        let upstream = match (&self.upstream, &raw.grad_out) {
+            (Upstream::Tensor(op), Some(r)) => Region::tensor(r.name, op),
+            (Upstream::Scalar(p), Some(r)) => Region::scalar(r.name, *p),
+            _ => Region::ABSENT,
+        };
+        let out = match (&self.out, &raw.out) {
+            (LossOut::Tensor(op), Some(r)) => Region::tensor(r.name, op),
+            (LossOut::Scalar(p), Some(r)) => Region::scalar(r.name, *p),
+            _ => Region::ABSENT,
+        };
+        fn grad<'r, T>(op: &'r Option<Operand<T>>, raw: Option<&RawTensor<T>>) -> Region<'r> {
+            match (op, raw) {
+                (Some(op), Some(r)) => Region::tensor(r.name, op),
+                _ => Region::ABSENT,
             }
         }
-        check_overlaps(&outputs, &inputs)
+        let (r1, r2) = raw.grads.as_ref().map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        check_overlaps(
+            &[out, grad(&self.grad_img1, r1), grad(&self.grad_img2, r2)],
+            &[
+                Region::tensor(raw.img1.name, &self.img1),
+                Region::tensor(raw.img2.name, &self.img2),
+                upstream,
+            ],
+        )
     }
 }
 
@@ -396,18 +370,23 @@ impl<T> Call<T> {
 ///
 /// # Safety
 /// As [`RawCall::check`].
-pub unsafe fn check_reduce<T>(
-    x: &RawTensor<T>,
+pub unsafe fn check_reduce<'a, T>(
+    x: &RawTensor<'a, T>,
     reduction: i32,
     out: *mut T,
-) -> Result<ReduceCall<T>, Error> {
+) -> Result<ReduceCall<'a, T>, Error> {
     let x = x.tensor(None)?;
     let mean = match Reduction::parse(reduction)? {
         Reduction::None => return Err(Error::ReductionNotAllowed(reduction)),
         r => r == Reduction::Mean,
     };
-    let out_raw =
-        RawTensor { name: "out", desc_name: "out", ptr: out as *const T, desc: std::ptr::null() };
+    let out_raw = RawTensor {
+        name: "out",
+        desc_name: "out",
+        ptr: out as *const T,
+        desc: std::ptr::null(),
+        call: PhantomData,
+    };
     let out = out_raw.checked_ptr(1)?;
     check_overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
     Ok(ReduceCall { mean, x, out })
