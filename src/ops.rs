@@ -147,7 +147,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         // the run lies inside the shape.
         unsafe {
             if walk.inner_contiguous() {
-                element_run(&plan, &ptrs.0, Run { step: [1; 6], ..run }, acc)
+                element_run(&plan, &ptrs.get(), Run { step: [1; 6], ..run }, acc)
             } else {
                 element_run(&plan, &ptrs.get(), run, acc)
             }
@@ -189,7 +189,7 @@ unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, 
     }
 }
 
-/// `2^64` and its inverse: the pre-scaling that keeps an overflowing f64 sum finite.
+/// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
 const SCALE_UP: f64 = 18446744073709551616.0;
 
 /// Run a `cauchy_reduce_*` call.
