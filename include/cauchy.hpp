@@ -9,11 +9,13 @@
  * Tensors
  *   Three ways to pass operands:
  *   - std::vector: one-dimensional and contiguous; the results come back as values.
- *   - pointer + size: n contiguous elements; a MEAN / SUM result is one element.
+ *   - pointer + size: n contiguous elements; a MEAN / SUM result is one element, and a null
+ *     gradient pointer skips that gradient.
  *   - TensorView<T>: a data pointer, a shape and strides counted in elements (empty strides:
  *     C-contiguous), the C descriptor's rules: any sign, 0 for inputs (an expanded view), and
  *     data points at element [0, ..., 0]. Inputs may be views of const or non-const elements.
- *   Every operand of a call has img1's shape; outputs are written only where the C API writes.
+ *   As in C, operands have img1's shape (a MEAN / SUM result or upstream gradient: one element)
+ *   and the library touches only the elements they describe.
  *
  * Errors
  *   Any status other than CAUCHY_STATUS_OK throws cauchy::Error, a std::runtime_error whose
@@ -121,6 +123,14 @@ struct Element {
                   "cauchy: every operand of a call has the same element type");
 };
 
+/* T in a parameter that takes no part in deducing T: a nullptr converts to Same<T> *. */
+template <typename T>
+struct Identity {
+    using type = T;
+};
+template <typename T>
+using Same = typename Identity<T>::type;
+
 inline void check(CauchyStatus status) {
     if (status != CAUCHY_STATUS_OK) {
         const char *message = cauchy_last_error_message();
@@ -211,11 +221,12 @@ std::remove_const_t<X> reduce(const TensorView<X> &x, Reduction reduction) {
     return out;
 }
 
-/* ---- Pointer + size: n contiguous elements ----------------------------------------------- */
+/* ---- Pointer + size: n contiguous elements (T is img1's element type) -------------------- */
 
 /** The loss into out: n elements (NONE) or one (MEAN / SUM). */
 template <typename T>
-void loss(const T *img1, const T *img2, std::size_t n, Reduction reduction, T *out) {
+void loss(const T *img1, const detail::Same<T> *img2, std::size_t n, Reduction reduction,
+          detail::Same<T> *out) {
     const int64_t shape[1] = {detail::size(n)};
     const CauchyTensorDesc d = detail::desc_1d(shape);
     detail::check(detail::Api<T>::loss(img1, &d, img2, nullptr, static_cast<int32_t>(reduction),
@@ -224,8 +235,9 @@ void loss(const T *img1, const T *img2, std::size_t n, Reduction reduction, T *o
 
 /** The gradients; grad_out is n elements (NONE) or one (MEAN / SUM); a null gradient is skipped. */
 template <typename T>
-void loss_backward(const T *img1, const T *img2, std::size_t n, Reduction reduction,
-                   const T *grad_out, T *grad_img1, T *grad_img2) {
+void loss_backward(const T *img1, const detail::Same<T> *img2, std::size_t n,
+                   Reduction reduction, const detail::Same<T> *grad_out,
+                   detail::Same<T> *grad_img1, detail::Same<T> *grad_img2) {
     const int64_t shape[1] = {detail::size(n)};
     const CauchyTensorDesc d = detail::desc_1d(shape);
     detail::check(detail::Api<T>::backward(img1, &d, img2, nullptr,
@@ -235,8 +247,9 @@ void loss_backward(const T *img1, const T *img2, std::size_t n, Reduction reduct
 
 /** The loss (n elements or one) and the gradients (n elements; null skips one) in one pass. */
 template <typename T>
-void loss_and_grad(const T *img1, const T *img2, std::size_t n, Reduction reduction, T *out,
-                   T *grad_img1, T *grad_img2) {
+void loss_and_grad(const T *img1, const detail::Same<T> *img2, std::size_t n,
+                   Reduction reduction, detail::Same<T> *out, detail::Same<T> *grad_img1,
+                   detail::Same<T> *grad_img2) {
     const int64_t shape[1] = {detail::size(n)};
     const CauchyTensorDesc d = detail::desc_1d(shape);
     detail::check(detail::Api<T>::loss_and_grad(img1, &d, img2, nullptr,
