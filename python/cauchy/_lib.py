@@ -6,7 +6,7 @@ The library is looked for, in order:
 2. target/release/libcauchy.so of the checkout this package sits in (python/cauchy/ of the
    repository, when it is imported from the source tree);
 3. target/release/libcauchy.so of the checkout `pip install ./python` was run from (recorded
-   by setup.py in cauchy/_checkout.py);
+   in cauchy/_checkout.py by the build backend, python/cauchy_build.py);
 4. ctypes.util.find_library("cauchy") (the system's library path).
 """
 
