@@ -40,7 +40,8 @@ class UnsupportedOperation(Exception):
 def _contents():
     """(name in the wheel, bytes) for every file of the wheel but its RECORD."""
     files = [(f"cauchy/{p.name}", p.read_bytes()) for p in sorted((HERE / "cauchy").glob("*.py"))]
-    checkout = f'"""Written by cauchy_build.py when the wheel was built."""\n\nCHECKOUT = {str(HERE.parent)!r}\n'
+    checkout = '"""Written by cauchy_build.py when the wheel was built."""\n\n'
+    checkout += f"CHECKOUT = {str(HERE.parent)!r}\n"
     files.append(("cauchy/_checkout.py", checkout.encode()))
     files.append((f"{DIST_INFO}/METADATA", METADATA.encode()))
     files.append((f"{DIST_INFO}/WHEEL", WHEEL.encode()))

@@ -4,7 +4,8 @@
 //       Kornia's cauchy_loss of two CPU tensors of one shape and one dtype (float32 or
 //       float64), any strides; reduction 0 = none, 1 = mean, 2 = sum (ATen's at::Reduction).
 //       Differentiable in img1 and img2: the backward pass is cauchy::loss_backward.
-//   torch.ops.cauchy.loss_backward(grad_out, img1, img2, reduction, output_mask) -> (Tensor, Tensor)
+//   torch.ops.cauchy.loss_backward(grad_out, img1, img2, reduction, output_mask)
+//       -> (Tensor, Tensor)
 //       the gradients for img1 and img2, each computed only where output_mask says so.
 //
 // The CPU kernels pass each tensor's own data pointer, sizes and strides to cauchy_loss_* and

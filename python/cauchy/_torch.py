@@ -28,7 +28,7 @@ def suffix(img1, img2):
         if tensor.device.type != "cpu":
             raise ValueError(f"{name} is on {tensor.device}: cauchy computes on CPU tensors only")
         if tensor.layout != torch.strided:
-            raise TypeError(f"{name} has layout {tensor.layout}: only strided tensors are supported")
+            raise TypeError(f"{name} has layout {tensor.layout}: only strided tensors work")
     if img1.dtype != img2.dtype:
         raise TypeError(f"img1 and img2 must have one dtype, got {img1.dtype} and {img2.dtype}")
     try:
@@ -49,7 +49,8 @@ class CauchyLossFunction(torch.autograd.Function):
         ctx.kind, ctx.reduction = kind, reduction
         # A negative view (torch._neg_view) keeps its sign in a flag: resolve it (a copy) first.
         img1, img2 = img1.resolve_neg(), img2.resolve_neg()
-        out = torch.empty(img1.shape if reduction == _lib.REDUCTIONS["none"] else (), dtype=img1.dtype)
+        shape = img1.shape if reduction == _lib.REDUCTIONS["none"] else ()
+        out = torch.empty(shape, dtype=img1.dtype)
         _lib.loss(kind, _operand(img1), _operand(img2), reduction, _operand(out))
         return out
 

@@ -35,7 +35,8 @@ def test_installed_copy_under_ci():
 
 
 def test_cauchy_library_variable():
-    shown = python("import cauchy; print(cauchy.LIBRARY_PATH)", CAUCHY_LIBRARY=str(CHECKOUT_LIBRARY))
+    code = "import cauchy; print(cauchy.LIBRARY_PATH)"
+    shown = python(code, CAUCHY_LIBRARY=str(CHECKOUT_LIBRARY))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == str(CHECKOUT_LIBRARY)
     missing = python("import cauchy", CAUCHY_LIBRARY="/nonexistent/libcauchy.so")

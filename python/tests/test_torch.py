@@ -22,7 +22,10 @@ GRADCHECK_SHAPE = (2, 3, 4)  # gradcheck differentiates numerically, element by 
 LAYOUT_PAIRS = list(itertools.product(TORCH_LAYOUTS, TORCH_LAYOUTS))
 # Kornia evaluates log1p(0.5 * square(img1 - img2)) and its autograd in the tensors' dtype,
 # a few roundings, each of relative size 2^-24 (float32) or 2^-53 (float64).
-KORNIA_TOL = {torch.float32: dict(rtol=2e-6, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-14)}
+KORNIA_TOL = {
+    torch.float32: dict(rtol=2e-6, atol=1e-6),
+    torch.float64: dict(rtol=1e-12, atol=1e-14),
+}
 
 
 def values(tensor):
@@ -67,10 +70,12 @@ def test_backward_against_reference_and_kornia(layout1, layout2, dtype):
     img2 = leaf(torch_tensor(layout2, SHAPE, dtype, generator))
     grad = reference_grad(values(img1), values(img2))
     for reduction in REDUCTIONS:
-        upstream = torch.randn(SHAPE if reduction == "none" else (), dtype=dtype, generator=generator)
+        shape = SHAPE if reduction == "none" else ()
+        upstream = torch.randn(shape, dtype=dtype, generator=generator)
         factor = values(upstream) / (grad.size if reduction == "mean" else 1)
         got = torch.autograd.grad(cauchy.cauchy_loss(img1, img2, reduction), (img1, img2), upstream)
-        want = torch.autograd.grad(kornia.losses.cauchy_loss(img1, img2, reduction), (img1, img2), upstream)
+        kornia_loss = kornia.losses.cauchy_loss(img1, img2, reduction)
+        want = torch.autograd.grad(kornia_loss, (img1, img2), upstream)
         assert_ulp(got[0].numpy(), factor * grad, dtype_name(dtype))
         assert torch.equal(got[1], -got[0])
         for g, w in zip(got, want):
@@ -82,7 +87,8 @@ def test_backward_against_reference_and_kornia(layout1, layout2, dtype):
 def test_gradcheck_float64(layout1, layout2, reduction):
     """torch.autograd.gradcheck with the layouts made inside the checked function."""
     generator = torch.Generator().manual_seed(2)
-    (shape1, view1), (shape2, view2) = (torch_layout(layout, GRADCHECK_SHAPE) for layout in (layout1, layout2))
+    shape1, view1 = torch_layout(layout1, GRADCHECK_SHAPE)
+    shape2, view2 = torch_layout(layout2, GRADCHECK_SHAPE)
     base1 = torch.randn(shape1, dtype=torch.float64, generator=generator, requires_grad=True)
     base2 = torch.randn(shape2, dtype=torch.float64, generator=generator, requires_grad=True)
 
@@ -182,7 +188,8 @@ def test_no_grad_and_not_twice_differentiable():
 
 def test_errors():
     ok = torch.zeros(2, 3)
-    with pytest.raises(cauchy.CauchyError, match="img2 shape \\[3, 2\\] does not match img1 shape \\[2, 3\\]"):
+    mismatch = "img2 shape \\[3, 2\\] does not match img1 shape \\[2, 3\\]"
+    with pytest.raises(cauchy.CauchyError, match=mismatch):
         cauchy.cauchy_loss(ok, torch.zeros(3, 2))
     with pytest.raises(cauchy.CauchyError, match="does not match"):
         cauchy.cauchy_loss(ok, torch.zeros(3), "sum")  # no broadcasting
