@@ -330,6 +330,13 @@ uint32_t cauchy_version(void);
 const char *cauchy_version_string(void);
 
 /**
+ * The kernel path in use: "avx2" (AVX2 and FMA) or "portable". Every path gives
+ * bit-identical results; `CAUCHY_KERNEL=portable` or `=avx2` in the environment forces one
+ * (read once, at first use; a path this CPU lacks is ignored). The string is static.
+ */
+const char *cauchy_kernel_name(void);
+
+/**
  * Set the number of threads later calls use: 0 restores the default (CAUCHY_NUM_THREADS when it
  * holds a valid number, else every core); n > 4096 is CAUCHY_STATUS_INVALID_ARGUMENT. Results
  * are bit-identical for every thread count. Affects the whole process.

@@ -375,6 +375,14 @@ pub extern "C" fn cauchy_version_string() -> *const c_char {
     crate::VERSION_STRING.as_ptr()
 }
 
+/// The kernel path in use: "avx2" (AVX2 and FMA) or "portable". Every path gives
+/// bit-identical results; `CAUCHY_KERNEL=portable` or `=avx2` in the environment forces one
+/// (read once, at first use; a path this CPU lacks is ignored). The string is static.
+#[no_mangle]
+pub extern "C" fn cauchy_kernel_name() -> *const c_char {
+    guard_value(c"portable".as_ptr(), || crate::dispatch::isa().name().as_ptr())
+}
+
 /// Set the number of threads later calls use: 0 restores the default (CAUCHY_NUM_THREADS when it
 /// holds a valid number, else every core); n > 4096 is CAUCHY_STATUS_INVALID_ARGUMENT. Results
 /// are bit-identical for every thread count. Affects the whole process.

@@ -7,13 +7,15 @@
 //!   [`boundary`] guard (errors to statuses and the thread's message, panics caught).
 //! - [`validate`]: raw descriptors and pointers to checked calls; the only place that checks.
 //! - [`ops`]: checked calls run over [`layout`] walks in fixed blocks, summing with [`sum`],
-//!   on the [`pool`], under the default floating-point environment ([`fpenv`]).
+//!   on the [`pool`], under the default floating-point environment ([`fpenv`]), with the
+//!   kernels compiled for the instruction set [`dispatch`] picked.
 //! - [`math`]: the element loss and gradient per element type, with [`dd`] where f64 needs
 //!   more than f64.
 
 pub mod boundary;
 pub mod dd;
 pub mod desc;
+pub mod dispatch;
 pub mod ffi;
 pub mod fpenv;
 pub mod layout;

@@ -22,7 +22,7 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     /// The loss of one pair as f64, before the final rounding to `Self`.
     fn loss_wide(x: Self, y: Self) -> f64;
     /// Add the loss of one pair to a sum (more precisely than `loss_wide` where that matters).
-    #[inline]
+    #[inline(always)]
     fn add_loss(acc: &mut Acc, x: Self, y: Self) {
         acc.add(Self::loss_wide(x, y));
     }
@@ -37,13 +37,13 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
 }
 
 impl Element for f32 {
-    #[inline]
+    #[inline(always)]
     fn loss_wide(x: f32, y: f32) -> f64 {
         let d = x as f64 - y as f64;
         (0.5 * d * d).ln_1p()
     }
 
-    #[inline]
+    #[inline(always)]
     fn grad(x: f32, y: f32, g: f32, n: f64) -> f32 {
         let d = x as f64 - y as f64;
         // 2d / (d^2 + 2) written so that d = ±0 and d = ±inf give ±0 with d's sign.
@@ -51,24 +51,24 @@ impl Element for f32 {
         (g as f64 * dloss / n) as f32
     }
 
-    #[inline]
+    #[inline(always)]
     fn narrow(v: f64) -> f32 {
         v as f32
     }
 
-    #[inline]
+    #[inline(always)]
     fn widen(self) -> f64 {
         self as f64
     }
 
-    #[inline]
+    #[inline(always)]
     fn neg(self) -> f32 {
         -self
     }
 }
 
 impl Element for f64 {
-    #[inline]
+    #[inline(always)]
     fn loss_wide(x: f64, y: f64) -> f64 {
         match residual(x, y) {
             Residual::Plain(d) => loss_of_abs(d.abs()),
@@ -78,7 +78,7 @@ impl Element for f64 {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn add_loss(acc: &mut Acc, x: f64, y: f64) {
         let a = (x - y).abs();
         if a < TINY {
@@ -90,7 +90,7 @@ impl Element for f64 {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn grad(x: f64, y: f64, g: f64, n: f64) -> f64 {
         let d = x - y;
         let r = residual(x, y);
@@ -128,17 +128,17 @@ impl Element for f64 {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn narrow(v: f64) -> f64 {
         v
     }
 
-    #[inline]
+    #[inline(always)]
     fn widen(self) -> f64 {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     fn neg(self) -> f64 {
         -self
     }
@@ -151,7 +151,7 @@ enum Residual {
     Half(Dd),
 }
 
-#[inline]
+#[inline(always)]
 fn residual(x: f64, y: f64) -> Residual {
     let d = x - y;
     if d.is_infinite() && x.is_finite() && y.is_finite() {
@@ -161,7 +161,7 @@ fn residual(x: f64, y: f64) -> Residual {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn abs_dd(v: Dd) -> Dd {
     if v.hi < 0.0 {
         Dd { hi: -v.hi, lo: -v.lo }
@@ -171,7 +171,7 @@ fn abs_dd(v: Dd) -> Dd {
 }
 
 /// `log1p(a^2 / 2)` for `a = |d|` (NaN and +inf included), within about 1 ULP.
-#[inline]
+#[inline(always)]
 fn loss_of_abs(a: f64) -> f64 {
     if a > LARGE {
         // log(a^2/2) = 2 log(a / sqrt 2); the product's rounding is 2^-53 relative in the

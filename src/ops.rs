@@ -5,6 +5,7 @@
 //! allows), so kernels work on raw pointers and read every input of an element before writing
 //! its outputs; no `&[T]` / `&mut [T]` is ever formed over operand memory.
 
+use crate::dispatch::{isa, Isa};
 use crate::fpenv::DefaultFpEnv;
 use crate::layout::{Run, Walk};
 use crate::math::Element;
@@ -142,16 +143,16 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     ];
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
+    let kernel = match (isa(), walk.inner_contiguous()) {
+        (Isa::Avx2, true) => element_run_avx2::<T, true>,
+        (Isa::Avx2, false) => element_run_avx2::<T, false>,
+        (Isa::Portable, true) => element_run::<T, true>,
+        (Isa::Portable, false) => element_run::<T, false>,
+    };
     let acc = blocks(&walk, |run, acc| {
         // SAFETY: validation proved each operand's elements addressable by its layout, and
-        // the run lies inside the shape.
-        unsafe {
-            if walk.inner_contiguous() {
-                element_run(&plan, &ptrs.get(), Run { step: [1; 6], ..run }, acc)
-            } else {
-                element_run(&plan, &ptrs.get(), run, acc)
-            }
-        }
+        // the run lies inside the shape; `isa()` only picks paths the CPU supports.
+        unsafe { kernel(&plan, &ptrs.get(), run, acc) }
     })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
@@ -160,14 +161,21 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The loss and gradient kernel over one run.
+/// The loss and gradient kernel over one run (`CONTIGUOUS`: every step is 1, which the
+/// compiler then knows).
 ///
 /// # Safety
 /// Every non-NULL pointer, offset by the run, addresses valid elements; NULL ones are only
 /// used where the plan says the operand is absent.
 #[inline(always)]
-unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
-    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * run.step[k]);
+unsafe fn element_run<T: Element, const CONTIGUOUS: bool>(
+    p: &Plan<T>,
+    ptrs: &[*mut T; 6],
+    run: Run<6>,
+    acc: &mut Acc,
+) {
+    let step = if CONTIGUOUS { [1; 6] } else { run.step };
+    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * step[k]);
     for i in 0..run.len {
         let x = at(IMG1, i).read();
         let y = at(IMG2, i).read();
@@ -187,6 +195,20 @@ unsafe fn element_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, 
             }
         }
     }
+}
+
+/// [`element_run`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// As [`element_run`], on a CPU with AVX2 and FMA.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn element_run_avx2<T: Element, const CONTIGUOUS: bool>(
+    p: &Plan<T>,
+    ptrs: &[*mut T; 6],
+    run: Run<6>,
+    acc: &mut Acc,
+) {
+    element_run::<T, CONTIGUOUS>(p, ptrs, run, acc)
 }
 
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.

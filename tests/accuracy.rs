@@ -684,3 +684,33 @@ fn flush_to_zero_changes_nothing() {
     assert!(default_env.1 == flushed.1, "f64 results change under FTZ/DAZ");
     println!("FTZ/DAZ: {} f32 and {} f64 results bit-identical", flushed.0.len(), flushed.1.len());
 }
+
+/// The whole suite again on every kernel path this CPU has, each forced with `CAUCHY_KERNEL`
+/// in a child process running this test binary; the child checks that its path is in use.
+#[test]
+fn every_kernel_path() {
+    let in_use = || unsafe { std::ffi::CStr::from_ptr(cauchy::cauchy_kernel_name()) };
+    if let Ok(forced) = std::env::var("CAUCHY_KERNEL") {
+        assert_eq!(in_use().to_str(), Ok(forced.as_str()), "forced kernel path not in use");
+        return;
+    }
+    let mut paths = vec!["portable"];
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        paths.push("avx2");
+    }
+    for path in paths {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("CAUCHY_KERNEL", path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test elementwise_f32 ... ok"),
+            "accuracy suite on kernel path {path}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = stdout.lines().rev().find(|l| l.starts_with("test result"));
+        println!("kernel path {path}: {}", summary.unwrap_or_default());
+    }
+}

@@ -206,3 +206,39 @@ fn deterministic_f32() {
 fn deterministic_f64() {
     deterministic::<f64>();
 }
+
+/// Every case's output digests on this process's kernel path, one line each.
+fn all_digests() -> Vec<String> {
+    fn of<T: Float>() -> impl Iterator<Item = String> {
+        cases::<T>().into_iter().flat_map(|mut c| c.outputs()).map(|(n, d)| format!("{n} {d:x}"))
+    }
+    of::<f32>().chain(of::<f64>()).collect()
+}
+
+/// The kernel paths (`CAUCHY_KERNEL`) give bit-identical results: this process's default path
+/// against the portable one, run in a child process of this test binary.
+#[test]
+fn kernel_paths_agree() {
+    if std::env::var_os("CAUCHY_KERNEL").is_some() {
+        for line in all_digests() {
+            println!("digest {line}");
+        }
+        return;
+    }
+    let mine = {
+        let _lock = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+        all_digests()
+    };
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["kernel_paths_agree", "--exact", "--nocapture"])
+        .env("CAUCHY_KERNEL", "portable")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let portable: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("digest ")).collect();
+    assert_eq!(mine.len(), portable.len(), "the portable run printed {} digests", portable.len());
+    for (a, b) in mine.iter().zip(&portable) {
+        assert_eq!(a, b, "default and portable kernel paths differ");
+    }
+}

@@ -63,6 +63,7 @@ int main(void) {
     const char *(*version_string)(void) = cauchy_version_string;
     CauchyStatus (*set_num_threads)(size_t) = cauchy_set_num_threads;
     size_t (*get_num_threads)(void) = cauchy_get_num_threads;
+    const char *(*kernel_name)(void) = cauchy_kernel_name;
     const int statuses[8] = {CAUCHY_STATUS_OK,
                              CAUCHY_STATUS_NULL_POINTER,
                              CAUCHY_STATUS_SHAPE_MISMATCH,
@@ -98,6 +99,8 @@ int main(void) {
           "cauchy_status_name()");
     check(set_num_threads(0) == CAUCHY_STATUS_OK && get_num_threads() >= 1,
           "cauchy_set_num_threads() / cauchy_get_num_threads()");
+    check(strcmp(kernel_name(), "avx2") == 0 || strcmp(kernel_name(), "portable") == 0,
+          "cauchy_kernel_name()");
     check(version() == CAUCHY_VERSION_NUMBER, "cauchy_version() is CAUCHY_VERSION_NUMBER");
     check(strcmp(version_string(), CAUCHY_VERSION_STRING) == 0,
           "cauchy_version_string() is CAUCHY_VERSION_STRING");
