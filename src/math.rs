@@ -21,6 +21,8 @@ const LARGE: f64 = f64::from_bits(0x5F30_0000_0000_0000); // 2^500
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     /// The loss of one pair as f64, before the final rounding to `Self`.
     fn loss_wide(x: Self, y: Self) -> f64;
+    /// Whether `add_loss` adds exactly `loss_wide` (so a sum may take precomputed losses).
+    const SUMS_LOSS_WIDE: bool = true;
     /// Add the loss of one pair to a sum (more precisely than `loss_wide` where that matters).
     #[inline(always)]
     fn add_loss(acc: &mut Acc, x: Self, y: Self) {
@@ -77,6 +79,8 @@ impl Element for f64 {
             Residual::Half(h) => 2.0 * (h.hi.abs().ln() + 0.5 * LN_2),
         }
     }
+
+    const SUMS_LOSS_WIDE: bool = false;
 
     #[inline(always)]
     fn add_loss(acc: &mut Acc, x: f64, y: f64) {
