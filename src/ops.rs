@@ -143,12 +143,14 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     ];
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
-    let loss_only = !plan.grad && (plan.loss_tensor || T::SUMS_LOSS_WIDE);
-    let kernel = match (isa(), walk.inner_contiguous(), loss_only) {
-        (Isa::Avx2, true, true) => loss_run_avx2::<T>,
+    // Chunks pay where there is a loss to compute (backward alone vectorises as it is), and
+    // hold for sums only where they take `loss_wide` values.
+    let chunks = plan.loss_tensor || (plan.loss_sum && T::SUMS_LOSS_WIDE);
+    let kernel = match (isa(), walk.inner_contiguous(), chunks) {
+        (Isa::Avx2, true, true) => chunk_run_avx2::<T>,
         (Isa::Avx2, true, false) => element_run_avx2::<T, true>,
         (Isa::Avx2, false, _) => element_run_avx2::<T, false>,
-        (Isa::Portable, true, true) => loss_run::<T>,
+        (Isa::Portable, true, true) => chunk_run::<T>,
         (Isa::Portable, true, false) => element_run::<T, true>,
         (Isa::Portable, false, _) => element_run::<T, false>,
     };
@@ -200,41 +202,53 @@ unsafe fn element_run<T: Element, const CONTIGUOUS: bool>(
     }
 }
 
-/// A contiguous run of a forward call: the losses of a chunk in one loop the compiler
-/// vectorises, then stored, or summed in order (the same results as [`element_run`]).
+/// A contiguous run in chunks: each chunk's losses and gradients are computed in loops the
+/// compiler vectorises, then stored, or summed in order (the same results as [`element_run`]).
 ///
 /// # Safety
-/// As [`element_run`], with every step 1 and no gradient in the plan.
+/// As [`element_run`], with every step 1, and a plan whose sums take `loss_wide` values
+/// (`T::SUMS_LOSS_WIDE`) if it has a sum.
 #[inline(always)]
-unsafe fn loss_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
+unsafe fn chunk_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
     const CHUNK: usize = 64;
-    let x = ptrs[IMG1].offset(run.start[IMG1]);
-    let y = ptrs[IMG2].offset(run.start[IMG2]);
-    let out = ptrs[OUT].wrapping_offset(run.start[OUT]);
+    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize);
     let mut losses = [0f64; CHUNK];
+    let mut grads = [p.g; CHUNK];
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
         // Every input of the chunk is read before any output is written (exact aliases).
-        for (j, l) in losses[..n].iter_mut().enumerate() {
-            *l = T::loss_wide(x.add(base + j).read(), y.add(base + j).read());
+        if p.loss_tensor || p.loss_sum {
+            for (j, l) in losses[..n].iter_mut().enumerate() {
+                *l = T::loss_wide(at(IMG1, base + j).read(), at(IMG2, base + j).read());
+            }
+        }
+        if p.grad {
+            for (j, v) in grads[..n].iter_mut().enumerate() {
+                let g = if p.grad_tensor { at(GRAD_OUT, base + j).read() } else { p.g };
+                *v = T::grad(at(IMG1, base + j).read(), at(IMG2, base + j).read(), g, p.n);
+            }
         }
         if p.loss_tensor {
-            for (j, &l) in losses[..n].iter().enumerate() {
-                out.add(base + j).write(T::narrow(l));
-            }
-        } else {
+            (0..n).for_each(|j| at(OUT, base + j).write(T::narrow(losses[j])));
+        } else if p.loss_sum {
             losses[..n].iter().for_each(|&l| acc.add(l));
+        }
+        if !ptrs[GRAD1].is_null() {
+            (0..n).for_each(|j| at(GRAD1, base + j).write(grads[j]));
+        }
+        if !ptrs[GRAD2].is_null() {
+            (0..n).for_each(|j| at(GRAD2, base + j).write(grads[j].neg()));
         }
     }
 }
 
-/// [`loss_run`] compiled for AVX2 and FMA.
+/// [`chunk_run`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// As [`loss_run`], on a CPU with AVX2 and FMA.
+/// As [`chunk_run`], on a CPU with AVX2 and FMA.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn loss_run_avx2<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
-    loss_run(p, ptrs, run, acc)
+unsafe fn chunk_run_avx2<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
+    chunk_run(p, ptrs, run, acc)
 }
 
 /// [`element_run`] compiled for AVX2 and FMA.
