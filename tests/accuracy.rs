@@ -12,35 +12,11 @@ use cauchy::{
     CAUCHY_REDUCTION_NONE as NONE, CAUCHY_REDUCTION_SUM as SUM,
 };
 use common::reference::{ulp_f32, ulp_f64};
+use common::tensors::{GradFn, LossFn, ReduceFn};
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display, LowerExp};
 use std::ops::Neg;
 use std::ptr::null;
-
-type LossFn<T> = unsafe extern "C" fn(
-    *const T,
-    *const Desc,
-    *const T,
-    *const Desc,
-    i32,
-    *mut T,
-    *const Desc,
-) -> CauchyStatus;
-/// Backward (`Third` = `*const T`, grad_out) and fused (`*mut T`, out) share a signature.
-type GradFn<T, Third> = unsafe extern "C" fn(
-    *const T,
-    *const Desc,
-    *const T,
-    *const Desc,
-    i32,
-    Third,
-    *const Desc,
-    *mut T,
-    *const Desc,
-    *mut T,
-    *const Desc,
-) -> CauchyStatus;
-type ReduceFn<T> = unsafe extern "C" fn(*const T, *const Desc, i32, *mut T) -> CauchyStatus;
 
 /// An element type: its encoding in the tables, its ULP distance, the contract's element-wise
 /// bound and the library's functions for it.

@@ -11,32 +11,22 @@ use std::ops::Neg;
 type Desc = *const CauchyTensorDesc;
 pub type LossFn<T> =
     unsafe extern "C" fn(*const T, Desc, *const T, Desc, i32, *mut T, Desc) -> CauchyStatus;
-pub type BackwardFn<T> = unsafe extern "C" fn(
+/// Backward (`Third` = `*const T`, grad_out) and fused (`*mut T`, out) share a signature.
+pub type GradFn<T, Third> = unsafe extern "C" fn(
     *const T,
     Desc,
     *const T,
     Desc,
     i32,
-    *const T,
+    Third,
     Desc,
     *mut T,
     Desc,
     *mut T,
     Desc,
 ) -> CauchyStatus;
-pub type FusedFn<T> = unsafe extern "C" fn(
-    *const T,
-    Desc,
-    *const T,
-    Desc,
-    i32,
-    *mut T,
-    Desc,
-    *mut T,
-    Desc,
-    *mut T,
-    Desc,
-) -> CauchyStatus;
+pub type BackwardFn<T> = GradFn<T, *const T>;
+pub type FusedFn<T> = GradFn<T, *mut T>;
 pub type ReduceFn<T> = unsafe extern "C" fn(*const T, Desc, i32, *mut T) -> CauchyStatus;
 
 /// An element type: its C functions, its reference and its tolerances.
