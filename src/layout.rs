@@ -174,7 +174,9 @@ impl<const K: usize> Walk<K> {
         self.stride[self.ndim - 1].iter().all(|&s| s == 1)
     }
 
-    /// Call `f` on the runs covering logical indices `begin..end`, in order.
+    /// Call `f` on the runs covering logical indices `begin..end`, in order (inlined, so that
+    /// `f` is compiled with the caller's target features).
+    #[inline(always)]
     pub fn for_each_run(&self, begin: usize, end: usize, mut f: impl FnMut(Run<K>)) {
         if begin >= end {
             return;

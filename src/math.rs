@@ -17,19 +17,21 @@ const TINY: f64 = f64::from_bits(0x20B0_0000_0000_0000);
 /// far under half an ULP of the loss (which is above 690 there).
 const LARGE: f64 = f64::from_bits(0x5F30_0000_0000_0000); // 2^500
 
-/// A floating-point element type the library computes on.
+/// A floating-point element type the library computes on, a chunk of elements at a time.
+///
+/// Each chunk function runs one loop over the chunk that is free of branches and library
+/// calls, so that it vectorises; the rare elements that need another formula are redone one
+/// by one afterwards. Results never depend on an element's neighbours.
 pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
-    /// The loss of one pair as f64, before the final rounding to `Self`.
-    fn loss_wide(x: Self, y: Self) -> f64;
-    /// Whether `add_loss` adds exactly `loss_wide` (so a sum may take precomputed losses).
-    const SUMS_LOSS_WIDE: bool = true;
-    /// Add the loss of one pair to a sum (more precisely than `loss_wide` where that matters).
-    #[inline(always)]
-    fn add_loss(acc: &mut Acc, x: Self, y: Self) {
-        acc.add(Self::loss_wide(x, y));
-    }
-    /// `g * dloss/dx / n`, rounded once to `Self`.
-    fn grad(x: Self, y: Self, g: Self, n: f64) -> Self;
+    /// Zero, to fill scratch chunks.
+    const ZERO: Self;
+    /// The loss of each pair as f64, before the final rounding to `Self`.
+    fn losses(x: &[Self], y: &[Self], out: &mut [f64]);
+    /// Add the losses of the pairs to a sum (`scratch` is as long as `x`).
+    fn sum_losses(x: &[Self], y: &[Self], scratch: &mut [f64], acc: &mut Acc);
+    /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
+    /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
+    fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
     /// Round an f64 result to `Self` (once).
     fn narrow(v: f64) -> Self;
     /// The exact f64 value of `self`.
@@ -38,19 +40,55 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     fn neg(self) -> Self;
 }
 
+/// `g / n` as a double-double (a zero or non-finite `g` gives `g / n` in the high part
+/// alone, which keeps the sign of a zero).
+pub fn upstream_factor(g: f64, n: f64) -> Dd {
+    if g.is_finite() && g != 0.0 {
+        Dd::new(g) / Dd::new(n)
+    } else {
+        Dd::new(g / n)
+    }
+}
+
 impl Element for f32 {
+    const ZERO: f32 = 0.0;
+
     #[inline(always)]
-    fn loss_wide(x: f32, y: f32) -> f64 {
-        let d = x as f64 - y as f64;
-        log1p_for_f32(0.5 * d * d)
+    fn losses(x: &[f32], y: &[f32], out: &mut [f64]) {
+        for ((l, &x), &y) in out.iter_mut().zip(x).zip(y) {
+            let d = x as f64 - y as f64;
+            *l = log1p_for_f32(0.5 * d * d);
+        }
     }
 
     #[inline(always)]
-    fn grad(x: f32, y: f32, g: f32, n: f64) -> f32 {
-        let d = x as f64 - y as f64;
-        // 2d / (d^2 + 2) written so that d = ±0 and d = ±inf give ±0 with d's sign.
-        let dloss = 2.0 / (d + 2.0 / d);
-        (g as f64 * dloss / n) as f32
+    fn sum_losses(x: &[f32], y: &[f32], scratch: &mut [f64], acc: &mut Acc) {
+        Self::losses(x, y, scratch);
+        acc.add_losses::<false>(scratch);
+    }
+
+    #[inline(always)]
+    fn grads(x: &[f32], y: &[f32], g: Option<&[f32]>, factor: Dd, out: &mut [f32]) {
+        // 2d / (d^2 + 2): d^2 cannot overflow in f64; d = ±inf gives ±0 (a select). Each
+        // step rounds by 2^-53, far below an f32 ULP.
+        let grad = |x: f32, y: f32, f: f64| {
+            let d = x as f64 - y as f64;
+            let q =
+                if d.abs() == f64::INFINITY { 0f64.copysign(d) } else { 2.0 * d / (d * d + 2.0) };
+            (f * q) as f32
+        };
+        match g {
+            Some(g) => {
+                for (((v, &x), &y), &g) in out.iter_mut().zip(x).zip(y).zip(g) {
+                    *v = grad(x, y, g as f64);
+                }
+            }
+            None => {
+                for ((v, &x), &y) in out.iter_mut().zip(x).zip(y) {
+                    *v = grad(x, y, factor.hi);
+                }
+            }
+        }
     }
 
     #[inline(always)]
@@ -70,65 +108,64 @@ impl Element for f32 {
 }
 
 impl Element for f64 {
-    #[inline(always)]
-    fn loss_wide(x: f64, y: f64) -> f64 {
-        match residual(x, y) {
-            Residual::Plain(d) => loss_of_abs(d.abs()),
-            // loss = log(2 h^2) = 2 (log|h| + log sqrt 2); the rounding of h is below 2^-53
-            // relative, far under an ULP of a loss near 1418.
-            Residual::Half(h) => 2.0 * (h.hi.abs().ln() + 0.5 * LN_2),
-        }
-    }
-
-    const SUMS_LOSS_WIDE: bool = false;
+    const ZERO: f64 = 0.0;
 
     #[inline(always)]
-    fn add_loss(acc: &mut Acc, x: f64, y: f64) {
-        let a = (x - y).abs();
-        if a < TINY {
-            // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
-            let scaled = a * 2f64.powi(500);
-            acc.add_tiny(two_prod(0.5 * scaled, scaled));
-        } else {
-            acc.add(Self::loss_wide(x, y));
+    fn losses(x: &[f64], y: &[f64], out: &mut [f64]) {
+        let mut half = false;
+        for ((l, &x), &y) in out.iter_mut().zip(x).zip(y) {
+            *l = loss_of_abs((x - y).abs());
+            half |= difference_overflows(x, y);
         }
-    }
-
-    #[inline(always)]
-    fn grad(x: f64, y: f64, g: f64, n: f64) -> f64 {
-        let d = x - y;
-        let r = residual(x, y);
-        if !g.is_finite() {
-            // IEEE product rules: inf * 0 = NaN, inf * nonzero = inf, NaN propagates; only the
-            // derivative's sign and whether it is zero matter here.
-            let dloss = match r {
-                Residual::Half(h) => 1.0 / h.hi,
-                Residual::Plain(d) => 2.0 / (d + 2.0 / d),
-            };
-            return g * dloss / n;
-        }
-        let ga = g.abs();
-        let magnitude = match r {
-            // g * 2/d = g / (d/2), with d/2 = h exactly as a double-double.
-            Residual::Half(h) => Dd::new(ga) / abs_dd(h),
-            Residual::Plain(d) => {
-                let a = d.abs();
-                if a == f64::INFINITY {
-                    Dd::new(0.0)
-                } else if a > LARGE {
-                    Dd::new(ga) / Dd::new(0.5 * a)
-                } else {
-                    let sq = two_prod(a, a);
-                    Dd::new(2.0 * a) / (Dd::new(2.0) + sq) * ga
+        if half {
+            for ((l, &x), &y) in out.iter_mut().zip(x).zip(y) {
+                if difference_overflows(x, y) {
+                    *l = loss_of_half(x, y);
                 }
             }
-        };
-        let m = if n == 1.0 { magnitude } else { magnitude / Dd::new(n) }.to_f64();
-        // The IEEE sign of g * dloss/dx: dloss/dx has the sign of d (±0 included).
-        if g.is_sign_negative() != d.is_sign_negative() {
-            -m
-        } else {
-            m
+        }
+    }
+
+    #[inline(always)]
+    fn sum_losses(x: &[f64], y: &[f64], scratch: &mut [f64], acc: &mut Acc) {
+        // Tiny terms go to the scaled channel (their lane takes 0).
+        let mut redo = false;
+        for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
+            let a = (x - y).abs();
+            *l = if a < TINY { 0.0 } else { loss_of_abs(a) };
+            redo |= (a < TINY && a > 0.0) | difference_overflows(x, y);
+        }
+        if redo {
+            for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
+                let a = (x - y).abs();
+                if difference_overflows(x, y) {
+                    *l = loss_of_half(x, y);
+                } else if a < TINY && a > 0.0 {
+                    // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
+                    let scaled = a * 2f64.powi(500);
+                    acc.add_tiny(two_prod(0.5 * scaled, scaled));
+                }
+            }
+        }
+        acc.add_losses::<true>(scratch);
+    }
+
+    #[inline(always)]
+    fn grads(x: &[f64], y: &[f64], g: Option<&[f64]>, factor: Dd, out: &mut [f64]) {
+        let f = |j: usize| g.map_or(factor, |g| Dd::new(g[j]));
+        let mut redo = false;
+        for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
+            let (d, f) = (x - y, f(j));
+            *v = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
+            redo |= rare_grad(d, f);
+        }
+        if redo {
+            for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
+                let (d, f) = (x - y, f(j));
+                if rare_grad(d, f) {
+                    *v = grad_rare(x, y, f);
+                }
+            }
         }
     }
 
@@ -148,21 +185,71 @@ impl Element for f64 {
     }
 }
 
-/// The residual of an f64 pair: `x - y` rounded, or, where that overflows for finite inputs,
-/// the exact half difference `x/2 - y/2` as a double-double.
-enum Residual {
-    Plain(f64),
-    Half(Dd),
+/// Whether `x - y` overflows for finite `x` and `y` (the exact half difference is used then).
+#[inline(always)]
+fn difference_overflows(x: f64, y: f64) -> bool {
+    (x - y).abs() == f64::INFINITY && x.is_finite() && y.is_finite()
 }
 
+/// The loss where `x - y` overflows: `log(2 h^2) = 2 (log|h| + log sqrt 2)` for the exact
+/// half difference `h`, whose rounding is below 2^-53 relative, far under an ULP of a loss
+/// near 1418.
+fn loss_of_half(x: f64, y: f64) -> f64 {
+    let h = two_sum(0.5 * x, -0.5 * y);
+    2.0 * (h.hi.abs().ln() + 0.5 * LN_2)
+}
+
+/// Whether [`grad_magnitude`] does not apply: `|d|` beyond `LARGE` or NaN, or a non-finite
+/// upstream factor.
 #[inline(always)]
-fn residual(x: f64, y: f64) -> Residual {
-    let d = x - y;
-    if d.is_infinite() && x.is_finite() && y.is_finite() {
-        Residual::Half(two_sum(0.5 * x, -0.5 * y))
+fn rare_grad(d: f64, f: Dd) -> bool {
+    (d.abs() > LARGE) | d.is_nan() | !f.hi.is_finite()
+}
+
+/// `m` with the IEEE sign of `f * dloss/dx`: dloss/dx has the sign of `d` (±0 included).
+#[inline(always)]
+fn with_sign(m: f64, f: f64, d: f64) -> f64 {
+    if f.is_sign_negative() != d.is_sign_negative() {
+        -m
     } else {
-        Residual::Plain(d)
+        m
     }
+}
+
+/// `f * 2a / (a^2 + 2)` for `0 <= a <= LARGE` and finite `f >= 0`, rounded once: the
+/// denominator as a double-double, one division, and one correction of the quotient.
+#[inline(always)]
+fn grad_magnitude(a: f64, f: Dd) -> f64 {
+    let p = two_prod(a, a);
+    let s = two_sum(p.hi, 2.0);
+    let (num, den, den_lo) = (2.0 * a, s.hi, s.lo + p.lo);
+    let inv = 1.0 / den;
+    let q = num * inv;
+    let q_lo = (q.mul_add(-den, num) - q * den_lo) * inv;
+    let hi = q * f.hi;
+    hi + (q.mul_add(f.hi, -hi) + (q * f.lo + q_lo * f.hi))
+}
+
+/// The gradient where [`grad_magnitude`] does not apply: `|d|` beyond `LARGE` (or NaN), an
+/// overflowing `x - y`, or a non-finite upstream factor.
+fn grad_rare(x: f64, y: f64, f: Dd) -> f64 {
+    let d = x - y;
+    let half = difference_overflows(x, y).then(|| two_sum(0.5 * x, -0.5 * y));
+    if !f.hi.is_finite() {
+        // IEEE product rules: inf * 0 = NaN, inf * nonzero = inf, NaN propagates; only the
+        // derivative's sign and whether it is zero matter here.
+        let dloss = half.map_or(2.0 / (d + 2.0 / d), |h| 1.0 / h.hi);
+        return f.hi * dloss;
+    }
+    let a = d.abs();
+    let magnitude = match half {
+        // f * 2/d = f / (d/2), with d/2 = h exactly as a double-double.
+        Some(h) => (abs_dd(f) / abs_dd(h)).to_f64(),
+        None if a == f64::INFINITY => 0.0,
+        None if a > LARGE => (abs_dd(f) / Dd::new(0.5 * a)).to_f64(),
+        None => grad_magnitude(a, abs_dd(f)), // NaN
+    };
+    with_sign(magnitude, f.hi, d)
 }
 
 #[inline(always)]
@@ -175,19 +262,24 @@ fn abs_dd(v: Dd) -> Dd {
 }
 
 /// `log1p(a^2 / 2)` for `a = |d|` (NaN and +inf included), within about 1 ULP.
+///
+/// `t = a^2/2` exactly as a double-double (a/2 is exact unless a is subnormal, and then t
+/// underflows to 0 either way); then `log1p(t) = log(u)` for `u = 1 + t` as a double-double.
+/// Above `LARGE`, `log(a^2/2) = 2 log(a / sqrt 2)`; the product's rounding is 2^-53 relative
+/// in the argument, about 2^-62 of the result's ULP. Both are computed and one is selected.
 #[inline(always)]
 fn loss_of_abs(a: f64) -> f64 {
-    if a > LARGE {
-        // log(a^2/2) = 2 log(a / sqrt 2); the product's rounding is 2^-53 relative in the
-        // argument, about 2^-62 of the result's ULP.
-        return 2.0 * (a * FRAC_1_SQRT_2).ln();
-    }
-    // t = a^2/2 exactly as a double-double (a/2 is exact unless a is subnormal, and then t
-    // underflows to 0 either way); then log1p(t) = log(u) for u = 1 + t = uh + ul, and
-    // log(uh + ul) = log(uh) + ul/uh to far below an ULP.
     let t = two_prod(0.5 * a, a);
     let u = two_sum(1.0, t.hi);
-    u.hi.ln() + (u.lo + t.lo) / u.hi
+    let (hi, lo, k) =
+        if a > LARGE { (a * FRAC_1_SQRT_2, 0.0, 2.0) } else { (u.hi, u.lo + t.lo, 1.0) };
+    k * log_dd(hi, lo)
+}
+
+/// `log(hi + lo)` for `|lo| <= ulp(hi)`: `log(hi) + lo/hi` to far below an ULP.
+#[inline(always)]
+fn log_dd(hi: f64, lo: f64) -> f64 {
+    hi.ln() + lo / hi
 }
 
 /// `log1p(t)` for `t >= 0` (or NaN), to about 2^-35 relative: far below half an f32 ULP, so
@@ -262,28 +354,40 @@ mod tests {
         assert!(log1p_for_f32(f64::NAN).is_nan());
     }
 
+    fn loss<T: Element>(x: T, y: T) -> f64 {
+        let mut l = [0.0];
+        T::losses(&[x], &[y], &mut l);
+        l[0]
+    }
+
+    fn grad<T: Element>(x: T, y: T, g: f64) -> T {
+        let mut v = [T::ZERO];
+        T::grads(&[x], &[y], None, upstream_factor(g, 1.0), &mut v);
+        v[0]
+    }
+
     #[test]
     fn zero_residual_gives_signed_zero_gradient() {
-        assert_eq!(f64::loss_wide(1.0, 1.0).to_bits(), 0.0f64.to_bits());
-        assert!(f64::grad(-0.0, 0.0, 1.0, 1.0).is_sign_negative());
-        assert!(f32::grad(-0.0, 0.0, 1.0, 1.0).is_sign_negative());
-        assert!(f64::grad(0.0, -0.0, 1.0, 1.0).is_sign_positive());
+        assert_eq!(loss(1.0f64, 1.0).to_bits(), 0.0f64.to_bits());
+        assert!(grad(-0.0f64, 0.0, 1.0).is_sign_negative());
+        assert!(grad(-0.0f32, 0.0, 1.0).is_sign_negative());
+        assert!(grad(0.0f64, -0.0, 1.0).is_sign_positive());
     }
 
     #[test]
     fn overflowing_difference_stays_finite() {
-        let l = f64::loss_wide(f64::MAX, -f64::MAX);
+        let l = loss(f64::MAX, -f64::MAX);
         // log((2 * DBL_MAX)^2 / 2) = 1420.2585...
         assert!(l.is_finite() && l > 1420.0 && l < 1420.5, "{l}");
-        let g = f64::grad(f64::MAX, -f64::MAX, 1.0, 1.0);
+        let g = grad(f64::MAX, -f64::MAX, 1.0);
         assert!(g > 0.0 && g < 1e-307, "{g}");
     }
 
     #[test]
     fn infinite_upstream_times_zero_derivative_is_nan() {
-        assert!(f64::grad(1.0, 1.0, f64::INFINITY, 1.0).is_nan());
-        assert!(f32::grad(1.0, 1.0, f32::INFINITY, 1.0).is_nan());
+        assert!(grad(1.0f64, 1.0, f64::INFINITY).is_nan());
+        assert!(grad(1.0f32, 1.0, f64::INFINITY).is_nan());
         // The exact difference of these is finite, so the derivative is not zero.
-        assert_eq!(f64::grad(f64::MAX, -f64::MAX, f64::NEG_INFINITY, 1.0), f64::NEG_INFINITY);
+        assert_eq!(grad(f64::MAX, -f64::MAX, f64::NEG_INFINITY), f64::NEG_INFINITY);
     }
 }

@@ -5,10 +5,11 @@
 //! allows), so kernels work on raw pointers and read every input of an element before writing
 //! its outputs; no `&[T]` / `&mut [T]` is ever formed over operand memory.
 
+use crate::dd::Dd;
 use crate::dispatch::{isa, Isa};
 use crate::fpenv::DefaultFpEnv;
 use crate::layout::{Run, Walk};
-use crate::math::Element;
+use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
@@ -18,17 +19,13 @@ use rayon::prelude::*;
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
 
-/// Sum `body` over the blocks of `walk` in logical order, on the pool when it is worth it.
-/// Each block starts a fresh [`Acc`]; partials are merged in block order, so the result does
-/// not depend on which thread ran which block.
-fn blocks<const K: usize>(
-    walk: &Walk<K>,
-    body: impl Fn(Run<K>, &mut Acc) + Sync,
-) -> Result<Acc, Error> {
-    let n = walk.numel();
+/// Sum `body` over the blocks of `n` logical elements (`body(begin, end, acc)`) in logical
+/// order, on the pool when it is worth it. Each block starts a fresh [`Acc`]; partials are
+/// merged in block order, so the result does not depend on which thread ran which block.
+fn blocks(n: usize, body: impl Fn(usize, usize, &mut Acc) + Sync) -> Result<Acc, Error> {
     let block = |b: usize| {
         let mut acc = Acc::default();
-        walk.for_each_run(b * BLOCK, ((b + 1) * BLOCK).min(n), |run| body(run, &mut acc));
+        body(b * BLOCK, ((b + 1) * BLOCK).min(n), &mut acc);
         acc
     };
     let count = n.div_ceil(BLOCK);
@@ -93,10 +90,9 @@ struct Plan<T> {
     loss_sum: bool,
     grad: bool,
     grad_tensor: bool,
-    /// The upstream gradient when it is one value for all elements.
-    g: T,
-    /// The MEAN divisor of the gradient (1 otherwise).
-    n: f64,
+    /// The upstream scalar over the MEAN divisor (when the upstream is not a tensor).
+    factor: Dd,
+    _type: std::marker::PhantomData<T>,
 }
 
 /// Run a loss, backward or fused call.
@@ -105,21 +101,19 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let numel = c.img1.layout.numel();
     let mean = c.reduction == Reduction::Mean;
     let grad = c.grad_img1.is_some() || c.grad_img2.is_some();
-    let one = T::narrow(1.0);
-    let (g, grad_tensor) = match c.upstream {
-        Upstream::Absent | Upstream::One => (one, false),
+    let g = match c.upstream {
         // SAFETY: validation checked the pointer (non-NULL, aligned); the caller promised it
         // is readable. Read before any output is written, so an alias is harmless.
-        Upstream::Scalar(p) => (unsafe { p.read() }, false),
-        Upstream::Tensor(_) => (one, true),
+        Upstream::Scalar(p) => unsafe { p.read() }.widen(),
+        _ => 1.0,
     };
     let plan = Plan {
         loss_tensor: matches!(c.out, LossOut::Tensor(_)),
         loss_sum: matches!(c.out, LossOut::Scalar(_)),
         grad,
-        grad_tensor,
-        g,
-        n: if mean && grad { numel as f64 } else { 1.0 },
+        grad_tensor: matches!(c.upstream, Upstream::Tensor(_)),
+        factor: upstream_factor(g, if mean && grad { numel as f64 } else { 1.0 }),
+        _type: std::marker::PhantomData,
     };
     if !plan.loss_tensor && !plan.loss_sum && !plan.grad {
         return Ok(()); // backward with both gradients skipped: validation was the whole job
@@ -143,21 +137,16 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     ];
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
-    // Chunks pay where there is a loss to compute (backward alone vectorises as it is), and
-    // hold for sums only where they take `loss_wide` values.
-    let chunks = plan.loss_tensor || (plan.loss_sum && T::SUMS_LOSS_WIDE);
-    let kernel = match (isa(), walk.inner_contiguous(), chunks) {
-        (Isa::Avx2, true, true) => chunk_run_avx2::<T>,
-        (Isa::Avx2, true, false) => element_run_avx2::<T, true>,
-        (Isa::Avx2, false, _) => element_run_avx2::<T, false>,
-        (Isa::Portable, true, true) => chunk_run::<T>,
-        (Isa::Portable, true, false) => element_run::<T, true>,
-        (Isa::Portable, false, _) => element_run::<T, false>,
+    let kernel = match (isa(), walk.inner_contiguous()) {
+        (Isa::Avx2, true) => kernel_avx2::<T, true>,
+        (Isa::Avx2, false) => kernel_avx2::<T, false>,
+        (Isa::Portable, true) => kernel::<T, true>,
+        (Isa::Portable, false) => kernel::<T, false>,
     };
-    let acc = blocks(&walk, |run, acc| {
-        // SAFETY: validation proved each operand's elements addressable by its layout, and
-        // the run lies inside the shape; `isa()` only picks paths the CPU supports.
-        unsafe { kernel(&plan, &ptrs.get(), run, acc) }
+    let acc = blocks(numel, |begin, end, acc| {
+        // SAFETY: validation proved each operand's elements addressable by its layout;
+        // `isa()` only picks paths the CPU supports.
+        unsafe { kernel(&plan, &ptrs.get(), &walk, (begin, end), acc) }
     })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
@@ -166,103 +155,100 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Elements per chunk: the unit of the vectorised loops in [`Element`].
+const CHUNK: usize = 64;
+
+/// The chunk buffers of [`run_chunks`], made once per block.
+struct Scratch<T> {
+    x: [T; CHUNK],
+    y: [T; CHUNK],
+    g: [T; CHUNK],
+    grads: [T; CHUNK],
+    losses: [f64; CHUNK],
+}
+
+impl<T: Element> Scratch<T> {
+    fn new() -> Self {
+        let zeros = [T::ZERO; CHUNK];
+        Scratch { x: zeros, y: zeros, g: zeros, grads: zeros, losses: [0.0; CHUNK] }
+    }
+}
+
 /// The loss and gradient kernel over one run (`CONTIGUOUS`: every step is 1, which the
-/// compiler then knows).
+/// compiler then knows). Each chunk of the run is copied into `s`, computed by the
+/// [`Element`] chunk functions, and written back: every input of a chunk is read before any
+/// output is written (exact aliases), and strided and contiguous layouts give the same values.
 ///
 /// # Safety
 /// Every non-NULL pointer, offset by the run, addresses valid elements; NULL ones are only
 /// used where the plan says the operand is absent.
 #[inline(always)]
-unsafe fn element_run<T: Element, const CONTIGUOUS: bool>(
+unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
     run: Run<6>,
+    s: &mut Scratch<T>,
     acc: &mut Acc,
 ) {
     let step = if CONTIGUOUS { [1; 6] } else { run.step };
     let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * step[k]);
-    for i in 0..run.len {
-        let x = at(IMG1, i).read();
-        let y = at(IMG2, i).read();
-        let g = if p.grad_tensor { at(GRAD_OUT, i).read() } else { p.g };
-        if p.loss_tensor {
-            at(OUT, i).write(T::narrow(T::loss_wide(x, y)));
-        } else if p.loss_sum {
-            T::add_loss(acc, x, y);
-        }
-        if p.grad {
-            let v = T::grad(x, y, g, p.n);
-            if !ptrs[GRAD1].is_null() {
-                at(GRAD1, i).write(v);
-            }
-            if !ptrs[GRAD2].is_null() {
-                at(GRAD2, i).write(v.neg());
-            }
-        }
-    }
-}
-
-/// A contiguous run in chunks: each chunk's losses and gradients are computed in loops the
-/// compiler vectorises, then stored, or summed in order (the same results as [`element_run`]).
-///
-/// # Safety
-/// As [`element_run`], with every step 1, and a plan whose sums take `loss_wide` values
-/// (`T::SUMS_LOSS_WIDE`) if it has a sum.
-#[inline(always)]
-unsafe fn chunk_run<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
-    const CHUNK: usize = 64;
-    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize);
-    let mut losses = [0f64; CHUNK];
-    let mut grads = [p.g; CHUNK];
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        // Every input of the chunk is read before any output is written (exact aliases).
-        if p.loss_tensor || p.loss_sum {
-            for (j, l) in losses[..n].iter_mut().enumerate() {
-                *l = T::loss_wide(at(IMG1, base + j).read(), at(IMG2, base + j).read());
-            }
+        for j in 0..n {
+            s.x[j] = at(IMG1, base + j).read();
+            s.y[j] = at(IMG2, base + j).read();
+        }
+        if p.grad_tensor {
+            (0..n).for_each(|j| s.g[j] = at(GRAD_OUT, base + j).read());
+        }
+        let (x, y, losses, grads) = (&s.x[..n], &s.y[..n], &mut s.losses[..n], &mut s.grads[..n]);
+        if p.loss_tensor {
+            T::losses(x, y, losses);
+            losses.iter().enumerate().for_each(|(j, &l)| at(OUT, base + j).write(T::narrow(l)));
+        } else if p.loss_sum {
+            T::sum_losses(x, y, losses, acc);
         }
         if p.grad {
-            for (j, v) in grads[..n].iter_mut().enumerate() {
-                let g = if p.grad_tensor { at(GRAD_OUT, base + j).read() } else { p.g };
-                *v = T::grad(at(IMG1, base + j).read(), at(IMG2, base + j).read(), g, p.n);
+            T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, grads);
+            if !ptrs[GRAD1].is_null() {
+                grads.iter().enumerate().for_each(|(j, &v)| at(GRAD1, base + j).write(v));
             }
-        }
-        if p.loss_tensor {
-            (0..n).for_each(|j| at(OUT, base + j).write(T::narrow(losses[j])));
-        } else if p.loss_sum {
-            losses[..n].iter().for_each(|&l| acc.add(l));
-        }
-        if !ptrs[GRAD1].is_null() {
-            (0..n).for_each(|j| at(GRAD1, base + j).write(grads[j]));
-        }
-        if !ptrs[GRAD2].is_null() {
-            (0..n).for_each(|j| at(GRAD2, base + j).write(grads[j].neg()));
+            if !ptrs[GRAD2].is_null() {
+                grads.iter().enumerate().for_each(|(j, &v)| at(GRAD2, base + j).write(v.neg()));
+            }
         }
     }
 }
 
-/// [`chunk_run`] compiled for AVX2 and FMA.
+/// [`run_chunks`] over the logical elements `begin..end` of `walk`.
 ///
 /// # Safety
-/// As [`chunk_run`], on a CPU with AVX2 and FMA.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn chunk_run_avx2<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], run: Run<6>, acc: &mut Acc) {
-    chunk_run(p, ptrs, run, acc)
-}
-
-/// [`element_run`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// As [`element_run`], on a CPU with AVX2 and FMA.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn element_run_avx2<T: Element, const CONTIGUOUS: bool>(
+/// As [`run_chunks`], for every run of `walk`.
+unsafe fn kernel<T: Element, const CONTIGUOUS: bool>(
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
-    run: Run<6>,
+    walk: &Walk<6>,
+    (begin, end): (usize, usize),
     acc: &mut Acc,
 ) {
-    element_run::<T, CONTIGUOUS>(p, ptrs, run, acc)
+    let mut s = Scratch::new();
+    walk.for_each_run(begin, end, |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc));
+}
+
+/// [`kernel`] compiled for AVX2 and FMA (its own closure, which inherits these features).
+///
+/// # Safety
+/// As [`kernel`], on a CPU with AVX2 and FMA.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn kernel_avx2<T: Element, const CONTIGUOUS: bool>(
+    p: &Plan<T>,
+    ptrs: &[*mut T; 6],
+    walk: &Walk<6>,
+    (begin, end): (usize, usize),
+    acc: &mut Acc,
+) {
+    let mut s = Scratch::new();
+    walk.for_each_run(begin, end, |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc));
 }
 
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
@@ -274,13 +260,15 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let sum_scaled = |scale: f64| -> Result<Acc, Error> {
         let walk = Walk::new(&c.x.layout, [&c.x.layout]);
         let ptr = Ptrs([c.x.ptr]);
-        blocks(&walk, |run, acc| {
-            let x = ptr.get()[0];
-            for i in 0..run.len {
-                // SAFETY: validated input; the run lies inside its shape.
-                let v = unsafe { x.offset(run.start[0] + i as isize * run.step[0]).read() };
-                acc.add(v.widen() * scale);
-            }
+        blocks(walk.numel(), |begin, end, acc| {
+            walk.for_each_run(begin, end, |run| {
+                let x = ptr.get()[0];
+                for i in 0..run.len {
+                    // SAFETY: validated input; the run lies inside its shape.
+                    let v = unsafe { x.offset(run.start[0] + i as isize * run.step[0]).read() };
+                    acc.add(v.widen() * scale);
+                }
+            })
         })
     };
     let numel = c.x.layout.numel();

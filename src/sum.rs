@@ -6,6 +6,11 @@
 //! for every thread count. Infinities and NaN are counted apart, so that they give IEEE's
 //! answer (NaN for a NaN or inf - inf) instead of poisoning the compensation terms.
 //!
+//! Losses (never negative) go to [`LANES`] lanes by their position in the block, each lane
+//! summed in order: the additions vectorise, and the grouping depends only on logical indices,
+//! not on how a layout splits the block into runs. f32 losses take plain f64 lanes (2^11
+//! terms per lane and block lose at most 2^-42 relative); f64 losses take compensated ones.
+//!
 //! Terms below the normal range (f64 losses of residuals under 2^-500) cannot be rounded one
 //! by one without an error of up to half a subnormal step each, which adds up; they are summed
 //! apart, scaled by [`TINY_SCALE`], and scaled back once at the end.
@@ -25,13 +30,19 @@ const SAW_NAN: u8 = 1;
 const SAW_POS_INF: u8 = 2;
 const SAW_NEG_INF: u8 = 4;
 
+/// The number of lanes losses are summed in (two AVX2 vectors of f64).
+pub(crate) const LANES: usize = 8;
+
 /// A running sum: finite values as a double-double, tiny ones scaled apart, non-finite ones
-/// as flags.
+/// as flags; losses in lanes until the block is merged.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Acc {
     sum: Dd,
     tiny: Dd,
     special: u8,
+    lanes: [Dd; LANES],
+    /// How many losses the lanes have taken: the next one's position in the block.
+    pos: usize,
 }
 
 impl Acc {
@@ -61,8 +72,54 @@ impl Acc {
         self.tiny.lo += s.lo + scaled.lo;
     }
 
+    /// Add the next losses of the block (each >= 0, +inf or NaN), each to the lane of its
+    /// position; `COMPENSATED` keeps each lane's rounding errors (f64 losses).
+    #[inline(always)]
+    pub fn add_losses<const COMPENSATED: bool>(&mut self, vals: &[f64]) {
+        let mut lanes = self.lanes;
+        let add = |lane: &mut Dd, v: f64| {
+            if COMPENSATED {
+                let s = two_sum(lane.hi, v);
+                *lane = Dd { hi: s.hi, lo: lane.lo + s.lo };
+            } else {
+                lane.hi += v;
+            }
+        };
+        let head = ((LANES - self.pos % LANES) % LANES).min(vals.len());
+        let (first, body) = vals.split_at(head);
+        for (i, &v) in first.iter().enumerate() {
+            add(&mut lanes[(self.pos + i) % LANES], v);
+        }
+        let groups = body.chunks_exact(LANES);
+        let rest = groups.remainder();
+        for group in groups {
+            for (lane, &v) in lanes.iter_mut().zip(group) {
+                add(lane, v);
+            }
+        }
+        for (lane, &v) in lanes.iter_mut().zip(rest) {
+            add(lane, v);
+        }
+        self.lanes = lanes;
+        self.pos += vals.len();
+    }
+
+    /// The same sum with the lanes added into the main sum, in lane order.
+    fn folded(&self) -> Acc {
+        let mut acc = Acc { lanes: Default::default(), pos: 0, ..*self };
+        for lane in &self.lanes {
+            if lane.hi.is_finite() {
+                acc.sum = acc.sum + *lane;
+            } else {
+                acc.add(lane.hi); // +inf or NaN (the low part is then meaningless)
+            }
+        }
+        acc
+    }
+
     /// Add another partial (the later one in logical order).
     pub fn merge(&mut self, other: &Acc) {
+        let other = other.folded();
         self.sum = self.sum + other.sum;
         self.tiny = self.tiny + other.tiny;
         self.special |= other.special;
@@ -85,6 +142,11 @@ impl Acc {
 
     /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.
     pub fn result(&self, divisor: f64) -> f64 {
+        let acc = self.folded();
+        acc.result_folded(divisor)
+    }
+
+    fn result_folded(&self, divisor: f64) -> f64 {
         if let Some(s) = self.special() {
             return s / divisor;
         }
