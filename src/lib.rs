@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod ffi;
 pub mod fpenv;
 pub mod layout;
+pub mod log64;
 pub mod math;
 pub mod ops;
 pub mod pool;
