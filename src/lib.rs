@@ -10,7 +10,7 @@
 //!   on the [`pool`], under the default floating-point environment ([`fpenv`]), with the
 //!   kernels compiled for the instruction set [`dispatch`] picked.
 //! - [`math`]: the element loss and gradient per element type, with [`dd`] where f64 needs
-//!   more than f64.
+//!   more than f64 and [`log64`] for its logarithm (no library call in any loop).
 
 pub mod boundary;
 pub mod dd;

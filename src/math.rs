@@ -6,6 +6,7 @@
 //! exact half difference `h = x/2 - y/2` where `x - y` itself overflows.
 
 use crate::dd::{two_prod, two_sum, Dd};
+use crate::log64::log_dd;
 use crate::sum::Acc;
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 
@@ -128,23 +129,19 @@ impl Element for f64 {
 
     #[inline(always)]
     fn sum_losses(x: &[f64], y: &[f64], scratch: &mut [f64], acc: &mut Acc) {
-        // Tiny terms go to the scaled channel (their lane takes 0).
-        let mut redo = false;
+        Self::losses(x, y, scratch);
+        // Tiny terms go to the scaled channel instead (their lane takes 0).
+        let tiny = |x: f64, y: f64| (x - y).abs() < TINY;
+        let mut any = false;
         for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
-            let a = (x - y).abs();
-            *l = if a < TINY { 0.0 } else { loss_of_abs(a) };
-            redo |= (a < TINY && a > 0.0) | difference_overflows(x, y);
+            any |= tiny(x, y);
+            *l = if tiny(x, y) { 0.0 } else { *l };
         }
-        if redo {
-            for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
-                let a = (x - y).abs();
-                if difference_overflows(x, y) {
-                    *l = loss_of_half(x, y);
-                } else if a < TINY && a > 0.0 {
-                    // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
-                    let scaled = a * 2f64.powi(500);
-                    acc.add_tiny(two_prod(0.5 * scaled, scaled));
-                }
+        if any {
+            for (&x, &y) in x.iter().zip(y).filter(|&(&x, &y)| tiny(x, y)) {
+                // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
+                let scaled = (x - y).abs() * 2f64.powi(500);
+                acc.add_tiny(two_prod(0.5 * scaled, scaled));
             }
         }
         acc.add_losses::<true>(scratch);
@@ -152,20 +149,9 @@ impl Element for f64 {
 
     #[inline(always)]
     fn grads(x: &[f64], y: &[f64], g: Option<&[f64]>, factor: Dd, out: &mut [f64]) {
-        let f = |j: usize| g.map_or(factor, |g| Dd::new(g[j]));
-        let mut redo = false;
-        for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
-            let (d, f) = (x - y, f(j));
-            *v = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
-            redo |= rare_grad(d, f);
-        }
-        if redo {
-            for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
-                let (d, f) = (x - y, f(j));
-                if rare_grad(d, f) {
-                    *v = grad_rare(x, y, f);
-                }
-            }
+        match g {
+            Some(g) => grads_f64(x, y, |j| Dd::new(g[j]), out),
+            None => grads_f64(x, y, |_| factor, out),
         }
     }
 
@@ -185,6 +171,25 @@ impl Element for f64 {
     }
 }
 
+/// The f64 gradients with the factor of element `j` given by `f(j)`: one vectorised pass,
+/// then the rare elements again.
+#[inline(always)]
+fn grads_f64(x: &[f64], y: &[f64], f: impl Fn(usize) -> Dd, out: &mut [f64]) {
+    let mut redo = false;
+    for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
+        let (d, f) = (x - y, f(j));
+        *v = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
+        redo |= rare_grad(d, f);
+    }
+    if redo {
+        for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
+            if rare_grad(x - y, f(j)) {
+                *v = grad_rare(x, y, f(j));
+            }
+        }
+    }
+}
+
 /// Whether `x - y` overflows for finite `x` and `y` (the exact half difference is used then).
 #[inline(always)]
 fn difference_overflows(x: f64, y: f64) -> bool {
@@ -196,7 +201,7 @@ fn difference_overflows(x: f64, y: f64) -> bool {
 /// near 1418.
 fn loss_of_half(x: f64, y: f64) -> f64 {
     let h = two_sum(0.5 * x, -0.5 * y);
-    2.0 * (h.hi.abs().ln() + 0.5 * LN_2)
+    2.0 * (log_dd(h.hi.abs(), 0.0) + 0.5 * LN_2)
 }
 
 /// Whether [`grad_magnitude`] does not apply: `|d|` beyond `LARGE` or NaN, or a non-finite
@@ -274,12 +279,6 @@ fn loss_of_abs(a: f64) -> f64 {
     let (hi, lo, k) =
         if a > LARGE { (a * FRAC_1_SQRT_2, 0.0, 2.0) } else { (u.hi, u.lo + t.lo, 1.0) };
     k * log_dd(hi, lo)
-}
-
-/// `log(hi + lo)` for `|lo| <= ulp(hi)`: `log(hi) + lo/hi` to far below an ULP.
-#[inline(always)]
-fn log_dd(hi: f64, lo: f64) -> f64 {
-    hi.ln() + lo / hi
 }
 
 /// `log1p(t)` for `t >= 0` (or NaN), to about 2^-35 relative: far below half an f32 ULP, so

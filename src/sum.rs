@@ -40,7 +40,9 @@ pub struct Acc {
     sum: Dd,
     tiny: Dd,
     special: u8,
-    lanes: [Dd; LANES],
+    /// The lanes' sums and (compensated lanes only) their rounding errors.
+    lanes: [f64; LANES],
+    lanes_lo: [f64; LANES],
     /// How many losses the lanes have taken: the next one's position in the block.
     pos: usize,
 }
@@ -76,42 +78,42 @@ impl Acc {
     /// position; `COMPENSATED` keeps each lane's rounding errors (f64 losses).
     #[inline(always)]
     pub fn add_losses<const COMPENSATED: bool>(&mut self, vals: &[f64]) {
-        let mut lanes = self.lanes;
-        let add = |lane: &mut Dd, v: f64| {
+        let (mut hi, mut lo) = (self.lanes, self.lanes_lo);
+        let mut add = |k: usize, v: f64| {
             if COMPENSATED {
-                let s = two_sum(lane.hi, v);
-                *lane = Dd { hi: s.hi, lo: lane.lo + s.lo };
+                let s = two_sum(hi[k], v);
+                (hi[k], lo[k]) = (s.hi, lo[k] + s.lo);
             } else {
-                lane.hi += v;
+                hi[k] += v;
             }
         };
         let head = ((LANES - self.pos % LANES) % LANES).min(vals.len());
         let (first, body) = vals.split_at(head);
         for (i, &v) in first.iter().enumerate() {
-            add(&mut lanes[(self.pos + i) % LANES], v);
+            add((self.pos + i) % LANES, v);
         }
         let groups = body.chunks_exact(LANES);
         let rest = groups.remainder();
         for group in groups {
-            for (lane, &v) in lanes.iter_mut().zip(group) {
-                add(lane, v);
+            for (k, &v) in group.iter().enumerate() {
+                add(k, v);
             }
         }
-        for (lane, &v) in lanes.iter_mut().zip(rest) {
-            add(lane, v);
+        for (k, &v) in rest.iter().enumerate() {
+            add(k, v);
         }
-        self.lanes = lanes;
+        (self.lanes, self.lanes_lo) = (hi, lo);
         self.pos += vals.len();
     }
 
     /// The same sum with the lanes added into the main sum, in lane order.
     fn folded(&self) -> Acc {
-        let mut acc = Acc { lanes: Default::default(), pos: 0, ..*self };
-        for lane in &self.lanes {
-            if lane.hi.is_finite() {
-                acc.sum = acc.sum + *lane;
+        let mut acc = Acc { lanes: [0.0; LANES], lanes_lo: [0.0; LANES], pos: 0, ..*self };
+        for (&hi, &lo) in self.lanes.iter().zip(&self.lanes_lo) {
+            if hi.is_finite() {
+                acc.sum = acc.sum + Dd { hi, lo };
             } else {
-                acc.add(lane.hi); // +inf or NaN (the low part is then meaningless)
+                acc.add(hi); // +inf or NaN (the low part is then meaningless)
             }
         }
         acc
