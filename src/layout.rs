@@ -47,30 +47,29 @@ impl<'a> Layout<'a> {
     /// `(size, stride)` of each dimension, outermost first (an empty tensor's strides read 0:
     /// they are never used).
     pub fn dims(&self) -> impl Iterator<Item = (usize, isize)> + 'a {
-        let (numel, strides) = (self.numel, self.strides);
-        // C-contiguous: the stride of dimension d is numel / (size_0 * ... * size_d).
-        let mut step = numel as isize;
-        self.sizes.iter().enumerate().map(move |(d, &n)| {
+        let (sizes, numel, strides) = (self.sizes, self.numel, self.strides);
+        sizes.iter().enumerate().map(move |(d, &n)| {
             let stride = match strides {
                 _ if numel == 0 => 0,
                 Some(s) => s[d] as isize,
-                None => {
-                    step /= n as isize;
-                    step
-                }
+                // C-contiguous: the product of the inner sizes (no division: calls have few
+                // dimensions, and an integer division costs more than their multiplications).
+                None => sizes[d + 1..].iter().product::<i64>() as isize,
             };
             (n as usize, stride)
         })
     }
 
-    /// The lowest and highest element offsets this layout touches (`None` when empty).
-    pub fn offset_range(&self) -> Option<(isize, isize)> {
+    /// The lowest and highest element offsets this layout touches (`None` when empty), in
+    /// `i128` so that strides not yet checked cannot wrap.
+    pub fn offset_range(&self) -> Option<(i128, i128)> {
         if self.numel == 0 {
             return None;
         }
-        let (mut lo, mut hi) = (0isize, 0isize);
-        for (n, s) in self.dims() {
-            let reach = s * (n as isize - 1);
+        let Some(strides) = self.strides else { return Some((0, self.numel as i128 - 1)) };
+        let (mut lo, mut hi) = (0, 0);
+        for (&n, &s) in self.sizes.iter().zip(strides) {
+            let reach = s as i128 * (n as i128 - 1);
             if reach < 0 {
                 lo += reach;
             } else {
@@ -90,6 +89,13 @@ impl<'a> Layout<'a> {
         if self.numel <= 1 {
             return false;
         }
+        // C-contiguous, or dimensions whose strides already grow innermost first (outputs in C
+        // order): they pass in their own order, which is then the sorted one, so no sort.
+        let Some(strides) = self.strides else { return false };
+        let inner_first = self.sizes.iter().zip(strides).rev();
+        if each_steps_past(inner_first.map(|(&n, &s)| (s.unsigned_abs() as usize, n as usize))) {
+            return false;
+        }
         let mut dims = [(0usize, 0usize); MAX_NDIM];
         let mut count = 0;
         for (n, s) in self.normalised() {
@@ -97,24 +103,42 @@ impl<'a> Layout<'a> {
             count += 1;
         }
         dims[..count].sort_unstable();
-        let mut reach: usize = 0;
-        for &(s, n) in &dims[..count] {
-            if s <= reach {
-                return true;
-            }
-            reach += s * (n - 1);
-        }
-        false
+        !each_steps_past(dims[..count].iter().copied())
     }
 }
 
-/// The joint walk over `K` operands of one shape: dimensions outermost first, with the
-/// strides of each operand per dimension.
+/// The overlap rule over `(|stride|, size)` dimensions taken in the given order: whether each
+/// dimension of size > 1 steps past the reach of those before it.
+fn each_steps_past(dims: impl Iterator<Item = (usize, usize)>) -> bool {
+    let mut reach: usize = 0;
+    dims.filter(|&(_, n)| n > 1).all(|(s, n)| {
+        let past = s > reach;
+        reach += s * (n - 1);
+        past
+    })
+}
+
+/// The joint walk over `K` operands of one shape, in its fused dimensions.
 pub struct Walk<const K: usize> {
-    ndim: usize,
-    size: [usize; MAX_NDIM],
-    stride: [[isize; K]; MAX_NDIM],
     numel: usize,
+    dims: Dims<K>,
+}
+
+/// Fused dimensions a walk holds inline. Few layouts need more after fusion (contiguous ones
+/// need one, transposed views two); those few go to the heap, so that the common call neither
+/// zeroes nor moves room for [`MAX_NDIM`] dimensions.
+const INLINE_DIMS: usize = 4;
+
+enum Dims<const K: usize> {
+    Inline(Fused<K, INLINE_DIMS>),
+    Heap(Box<Fused<K, MAX_NDIM>>),
+}
+
+/// At most `D` dimensions, outermost first, with the strides of each operand per dimension.
+struct Fused<const K: usize, const D: usize> {
+    ndim: usize,
+    size: [usize; D],
+    stride: [[isize; K]; D],
 }
 
 /// One contiguous-in-index run: `len` elements; operand `k` starts at element offset
@@ -129,12 +153,50 @@ pub struct Run<const K: usize> {
 impl<const K: usize> Walk<K> {
     /// Merge the layouts of `K` operands that all have the shape of `shape`.
     pub fn new(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
-        let mut w =
-            Walk { ndim: 0, size: [0; MAX_NDIM], stride: [[0; K]; MAX_NDIM], numel: shape.numel };
-        if shape.numel == 0 {
-            // Nothing to visit; the strides of an empty tensor are never looked at.
-            w.ndim = 1;
-            return w;
+        let dims = match Fused::new(shape, layouts) {
+            Some(few) => Dims::Inline(few),
+            None => Dims::Heap(Box::new(
+                Fused::new(shape, layouts).expect("a layout has at most MAX_NDIM dimensions"),
+            )),
+        };
+        Walk { numel: shape.numel, dims }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.numel
+    }
+
+    /// Whether every operand steps by one element along the innermost dimension.
+    pub fn inner_contiguous(&self) -> bool {
+        let inner = match &self.dims {
+            Dims::Inline(d) => d.stride[d.ndim - 1],
+            Dims::Heap(d) => d.stride[d.ndim - 1],
+        };
+        inner.iter().all(|&s| s == 1)
+    }
+
+    /// Call `f` on the runs covering logical indices `begin..end`, in order (inlined, so that
+    /// `f` is compiled with the caller's target features).
+    #[inline(always)]
+    pub fn for_each_run(&self, begin: usize, end: usize, f: impl FnMut(Run<K>)) {
+        match &self.dims {
+            Dims::Inline(d) => d.for_each_run(begin, end, f),
+            Dims::Heap(d) => d.for_each_run(begin, end, f),
+        }
+    }
+}
+
+impl<const K: usize, const D: usize> Fused<K, D> {
+    /// Drop size-1 dimensions and fuse dimensions that are contiguous in every operand;
+    /// `None` when more than `D` dimensions remain.
+    fn new(shape: &Layout, layouts: [&Layout; K]) -> Option<Fused<K, D>> {
+        let mut w = Fused { ndim: 0, size: [0; D], stride: [[0; K]; D] };
+        if shape.numel <= 1 || layouts.iter().all(|l| l.strides.is_none()) {
+            // One dimension, without the loop below: nothing to visit or one element (strides
+            // never looked at), or C-contiguous operands (all fuse, stride 1: the common call).
+            let stride = if shape.numel <= 1 { 0 } else { 1 };
+            (w.ndim, w.size[0], w.stride[0]) = (1, shape.numel, [stride; K]);
+            return Some(w);
         }
         let mut dims = layouts.map(|l| l.dims());
         for &n in shape.sizes() {
@@ -153,40 +215,30 @@ impl<const K: usize> Walk<K> {
                     continue;
                 }
             }
+            if w.ndim == D {
+                return None;
+            }
             w.size[w.ndim] = n;
             w.stride[w.ndim] = s;
             w.ndim += 1;
         }
-        if w.ndim == 0 {
-            // A single element: one dimension keeps the run logic uniform.
-            w.size[0] = 1;
-            w.ndim = 1;
-        }
-        w
+        Some(w)
     }
 
-    pub fn numel(&self) -> usize {
-        self.numel
-    }
-
-    /// Whether every operand steps by one element along the innermost dimension.
-    pub fn inner_contiguous(&self) -> bool {
-        self.stride[self.ndim - 1].iter().all(|&s| s == 1)
-    }
-
-    /// Call `f` on the runs covering logical indices `begin..end`, in order (inlined, so that
-    /// `f` is compiled with the caller's target features).
     #[inline(always)]
-    pub fn for_each_run(&self, begin: usize, end: usize, mut f: impl FnMut(Run<K>)) {
+    fn for_each_run(&self, begin: usize, end: usize, mut f: impl FnMut(Run<K>)) {
         if begin >= end {
             return;
         }
         let inner = self.ndim - 1;
         // Multi-index of `begin` and the offsets it reaches.
-        let mut idx = [0usize; MAX_NDIM];
+        let mut idx = [0usize; D];
         let mut off = [0isize; K];
         let mut rest = begin;
         for d in (0..self.ndim).rev() {
+            if rest == 0 {
+                break; // the outer indices are 0 (the first block: no divisions)
+            }
             idx[d] = rest % self.size[d];
             rest /= self.size[d];
             for (k, o) in off.iter_mut().enumerate() {
@@ -233,12 +285,34 @@ mod tests {
         Layout::trusted(sizes, Some(strides), sizes.iter().product::<i64>() as usize)
     }
 
+    /// The offsets the runs of `begin..end` visit, in order.
+    fn visited<const K: usize>(w: &Walk<K>, k: usize, begin: usize, end: usize) -> Vec<isize> {
+        let mut seen = vec![];
+        w.for_each_run(begin, end, |r| {
+            seen.extend((0..r.len).map(|i| r.start[k] + i as isize * r.step[k]));
+        });
+        seen
+    }
+
+    /// The offset of each logical index in `range`, straight from the sizes and strides.
+    fn logical(sizes: &[i64], strides: &[i64], range: std::ops::Range<i64>) -> Vec<isize> {
+        let offset = |mut e: i64| {
+            let mut off = 0;
+            for (&n, &s) in sizes.iter().zip(strides).rev() {
+                off += e % n * s;
+                e /= n;
+            }
+            off as isize
+        };
+        range.map(offset).collect()
+    }
+
     #[test]
     fn contiguous_dimensions_fuse_into_one() {
         let l = layout(&[2, 3, 4], &[12, 4, 1]);
         let w = Walk::<1>::new(&l, [&l]);
-        assert_eq!(w.ndim, 1);
-        assert_eq!(w.size[0], 24);
+        let Dims::Inline(d) = &w.dims else { panic!("one dimension spilled to the heap") };
+        assert_eq!((d.ndim, d.size[0]), (1, 24));
     }
 
     #[test]
@@ -246,18 +320,34 @@ mod tests {
         // A transposed 3x4 view: element [i][j] at offset j*3 + i.
         let l = layout(&[3, 4], &[1, 3]);
         let w = Walk::<1>::new(&l, [&l]);
-        let mut seen = vec![];
-        w.for_each_run(2, 11, |r| {
-            for i in 0..r.len {
-                seen.push(r.start[0] + i as isize * r.step[0]);
-            }
-        });
-        let want: Vec<isize> = (2..11).map(|e| (e % 4) * 3 + e / 4).collect();
-        assert_eq!(seen, want);
+        assert_eq!(visited(&w, 0, 2, 11), logical(&[3, 4], &[1, 3], 2..11));
+    }
+
+    #[test]
+    fn dimensions_beyond_the_inline_ones_walk_from_the_heap() {
+        // Six dimensions of size 2 that cannot fuse (every stride is padded), against a
+        // contiguous second operand.
+        let sizes = [2, 2, 2, 2, 2, 2];
+        let strides = [-200, 50, 24, -6, 3, 1];
+        let (l, c) = (layout(&sizes, &strides), Layout::trusted(&sizes, None, 64));
+        let w = Walk::<2>::new(&l, [&l, &c]);
+        assert!(matches!(w.dims, Dims::Heap(_)));
+        for (begin, end) in [(0, 64), (5, 6), (13, 50)] {
+            assert_eq!(
+                visited(&w, 0, begin, end),
+                logical(&sizes, &strides, begin as i64..end as i64)
+            );
+            assert_eq!(
+                visited(&w, 1, begin, end),
+                (begin as isize..end as isize).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
     fn self_overlap_follows_the_sorted_stride_rule() {
+        assert!(!Layout::trusted(&[3, 4], None, 12).self_overlaps());
+        assert!(!layout(&[3, 4], &[4, 1]).self_overlaps());
         assert!(!layout(&[3, 4], &[1, 3]).self_overlaps());
         assert!(!layout(&[3, 4], &[-4, -1]).self_overlaps());
         assert!(layout(&[3, 4], &[0, 1]).self_overlaps());

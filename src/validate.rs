@@ -127,12 +127,8 @@ unsafe fn read_desc<'a>(arg: &'static str, desc: &CauchyTensorDesc) -> Result<La
 
 /// Check that the bytes a layout spans fit in an address offset (`isize`).
 fn check_extent(arg: &'static str, l: &Layout, elem: usize) -> Result<(), Error> {
-    if l.numel() == 0 {
-        return Ok(());
-    }
-    // In i128, so that no product of checked 64-bit values can wrap.
-    let reach: i128 = l.dims().map(|(n, s)| (s as i128).abs() * (n as i128 - 1)).sum();
-    if (reach + 1) * elem as i128 > isize::MAX as i128 {
+    let Some((lo, hi)) = l.offset_range() else { return Ok(()) };
+    if (hi - lo + 1) * elem as i128 > isize::MAX as i128 {
         return Err(Error::ExtentOverflow { arg, shape: shape_text(l), strides: strides_text(l) });
     }
     Ok(())
@@ -218,7 +214,7 @@ fn span<T>(ptr: *const T, l: &Layout) -> Option<(i128, i128)> {
     let (lo, hi) = l.offset_range()?;
     let size = std::mem::size_of::<T>() as i128;
     let base = ptr as usize as i128;
-    Some((base + lo as i128 * size, base + (hi as i128 + 1) * size))
+    Some((base + lo * size, base + (hi + 1) * size))
 }
 
 fn intersects(a: Option<(i128, i128)>, b: Option<(i128, i128)>) -> bool {
