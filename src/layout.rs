@@ -3,8 +3,9 @@
 //! A [`Layout`] is a shape with strides that validation has proved sound (sizes >= 0, numel
 //! and byte extent fit). A [`Walk`] merges the layouts of every operand of one call into the
 //! fewest dimensions (dropping size-1 dimensions and fusing dimensions that are contiguous in
-//! every operand) and hands out runs of elements in logical C order, which is also the order
-//! that reductions group their sums in: results never depend on how work is split.
+//! every operand) and hands out runs of elements in the memory order of the first operand
+//! (logical C order unless its strides are permuted, as in a transposed view), which is also
+//! the order that reductions group their sums in: results never depend on how work is split.
 
 /// The largest number of dimensions a descriptor may have.
 pub(crate) use crate::desc::CAUCHY_MAX_NDIM as MAX_NDIM;
@@ -186,6 +187,43 @@ impl<const K: usize> Walk<K> {
     }
 }
 
+/// How many neighbouring runs [`Walk::for_each_tile`] interleaves.
+const TILE: usize = 64;
+
+impl<const K: usize> Walk<K> {
+    /// The runs of `begin..end` cut into pieces of at most `piece` elements, visited a column
+    /// of pieces at a time across up to [`TILE`] consecutive runs: where runs are strided, the
+    /// memory lines and pages that neighbouring runs share are used while they are cached.
+    /// Every element is visited once, but not in the order of [`Walk::for_each_run`], so this
+    /// is for element-wise work only (never for sums).
+    #[inline(always)]
+    pub fn for_each_tile(&self, begin: usize, end: usize, piece: usize, mut f: impl FnMut(Run<K>)) {
+        let mut runs = [Run { start: [0; K], step: [0; K], len: 0 }; TILE];
+        let mut count = 0;
+        self.for_each_run(begin, end, |run| {
+            runs[count] = run;
+            count += 1;
+            if count == TILE {
+                in_columns(&runs, piece, &mut f);
+                count = 0;
+            }
+        });
+        in_columns(&runs[..count], piece, &mut f);
+    }
+}
+
+/// The pieces of `runs`: the first `piece` elements of each run, then the next, and so on.
+#[inline(always)]
+fn in_columns<const K: usize>(runs: &[Run<K>], piece: usize, f: &mut impl FnMut(Run<K>)) {
+    let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
+    for at in (0..longest).step_by(piece) {
+        for r in runs.iter().filter(|r| r.len > at) {
+            let start = std::array::from_fn(|k| r.start[k] + at as isize * r.step[k]);
+            f(Run { start, step: r.step, len: piece.min(r.len - at) });
+        }
+    }
+}
+
 impl<const K: usize, const D: usize> Fused<K, D> {
     /// Drop size-1 dimensions and fuse dimensions that are contiguous in every operand;
     /// `None` when more than `D` dimensions remain.
@@ -198,13 +236,23 @@ impl<const K: usize, const D: usize> Fused<K, D> {
             (w.ndim, w.size[0], w.stride[0]) = (1, shape.numel, [stride; K]);
             return Some(w);
         }
-        let mut dims = layouts.map(|l| l.dims());
+        // The dimensions of size > 1 with every operand's stride, ordered by the first
+        // operand's memory layout: largest |stride| outermost, ties in logical order (so a
+        // C-ordered first operand keeps C order). Its elements are then read in memory order.
+        let mut dims = [(0usize, [0isize; K]); MAX_NDIM];
+        let mut count = 0;
+        let mut strides = layouts.map(|l| l.dims());
         for &n in shape.sizes() {
-            let s: [isize; K] = dims.each_mut().map(|it| it.next().map_or(0, |(_, s)| s));
-            let n = n as usize;
-            if n == 1 {
-                continue;
+            let s: [isize; K] = strides.each_mut().map(|it| it.next().map_or(0, |(_, s)| s));
+            if n > 1 {
+                dims[count] = (n as usize, s);
+                count += 1;
             }
+        }
+        let mut order: [usize; MAX_NDIM] = std::array::from_fn(|d| d);
+        order[..count]
+            .sort_unstable_by_key(|&d| (std::cmp::Reverse(dims[d].1[0].unsigned_abs()), d));
+        for &(n, s) in order[..count].iter().map(|&d| &dims[d]) {
             if w.ndim > 0 {
                 let last = w.ndim - 1;
                 // Fuse with the previous dimension when, for every operand, stepping the outer
@@ -317,10 +365,21 @@ mod tests {
 
     #[test]
     fn runs_visit_every_offset_in_logical_order() {
-        // A transposed 3x4 view: element [i][j] at offset j*3 + i.
-        let l = layout(&[3, 4], &[1, 3]);
+        // A 3x4 view with padded rows: element [i][j] at offset i*5 + j.
+        let l = layout(&[3, 4], &[5, 1]);
         let w = Walk::<1>::new(&l, [&l]);
-        assert_eq!(visited(&w, 0, 2, 11), logical(&[3, 4], &[1, 3], 2..11));
+        assert_eq!(visited(&w, 0, 2, 11), logical(&[3, 4], &[5, 1], 2..11));
+    }
+
+    #[test]
+    fn runs_follow_the_first_operands_memory_order() {
+        // A transposed 3x4 view (element [i][j] at offset j*3 + i) is read in memory order;
+        // a C-contiguous second operand follows it (element [i][j] at i*4 + j).
+        let (t, c) = (layout(&[3, 4], &[1, 3]), Layout::trusted(&[3, 4], None, 12));
+        let w = Walk::<2>::new(&t, [&t, &c]);
+        assert_eq!(visited(&w, 0, 0, 12), (0..12).collect::<Vec<_>>());
+        let second: Vec<isize> = (0..12).map(|m| (m % 3) * 4 + m / 3).collect();
+        assert_eq!(visited(&w, 1, 2, 11), second[2..11]);
     }
 
     #[test]

@@ -19,16 +19,25 @@ use rayon::prelude::*;
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
 
-/// Sum `body` over the blocks of `n` logical elements (`body(begin, end, acc)`) in logical
-/// order, on the pool when it is worth it. Each block starts a fresh [`Acc`]; partials are
-/// merged in block order, so the result does not depend on which thread ran which block.
-fn blocks(n: usize, body: impl Fn(usize, usize, &mut Acc) + Sync) -> Result<Acc, Error> {
+/// Element-wise calls (no sum) take blocks this many times longer: their blocks only share
+/// work, and longer ones let [`Walk::for_each_tile`] interleave more strided runs.
+const ELEMENTWISE_BLOCKS: usize = 16;
+
+/// Sum `body` over the blocks of `n` walk-ordered elements (`body(begin, end, acc)`), `len`
+/// elements per block, on the pool when it is worth it. Each block starts a fresh [`Acc`];
+/// partials are merged in block order, so the result does not depend on which thread ran
+/// which block.
+fn blocks(
+    n: usize,
+    len: usize,
+    body: impl Fn(usize, usize, &mut Acc) + Sync,
+) -> Result<Acc, Error> {
     let block = |b: usize| {
         let mut acc = Acc::default();
-        body(b * BLOCK, ((b + 1) * BLOCK).min(n), &mut acc);
+        body(b * len, ((b + 1) * len).min(n), &mut acc);
         acc
     };
-    let count = n.div_ceil(BLOCK);
+    let count = n.div_ceil(len);
     let mut total = Acc::default();
     if n < PARALLEL_MIN || pool::num_threads() == 1 {
         for b in 0..count {
@@ -143,7 +152,8 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         (Isa::Portable, true) => kernel::<T, true>,
         (Isa::Portable, false) => kernel::<T, false>,
     };
-    let acc = blocks(numel, |begin, end, acc| {
+    let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
+    let acc = blocks(numel, len, |begin, end, acc| {
         // SAFETY: validation proved each operand's elements addressable by its layout;
         // `isa()` only picks paths the CPU supports.
         unsafe { kernel(&plan, &ptrs.get(), &walk, (begin, end), acc) }
@@ -232,7 +242,12 @@ unsafe fn kernel<T: Element, const CONTIGUOUS: bool>(
     acc: &mut Acc,
 ) {
     let mut s = Scratch::new();
-    walk.for_each_run(begin, end, |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc));
+    let on_run = |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc);
+    if CONTIGUOUS || p.loss_sum {
+        walk.for_each_run(begin, end, on_run);
+    } else {
+        walk.for_each_tile(begin, end, CHUNK, on_run);
+    }
 }
 
 /// [`kernel`] compiled for AVX2 and FMA (its own closure, which inherits these features).
@@ -248,7 +263,12 @@ unsafe fn kernel_avx2<T: Element, const CONTIGUOUS: bool>(
     acc: &mut Acc,
 ) {
     let mut s = Scratch::new();
-    walk.for_each_run(begin, end, |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc));
+    let on_run = |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc);
+    if CONTIGUOUS || p.loss_sum {
+        walk.for_each_run(begin, end, on_run);
+    } else {
+        walk.for_each_tile(begin, end, CHUNK, on_run);
+    }
 }
 
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
@@ -260,7 +280,7 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let sum_scaled = |scale: f64| -> Result<Acc, Error> {
         let walk = Walk::new(&c.x.layout, [&c.x.layout]);
         let ptr = Ptrs([c.x.ptr]);
-        blocks(walk.numel(), |begin, end, acc| {
+        blocks(walk.numel(), BLOCK, |begin, end, acc| {
             walk.for_each_run(begin, end, |run| {
                 let x = ptr.get()[0];
                 for i in 0..run.len {
