@@ -191,13 +191,13 @@ impl<T: Element> Scratch<T> {
     /// The first `n` (at most [`CHUNK`]) elements of every buffer, zeroing those never used.
     #[inline(always)]
     fn chunk(&mut self, n: usize) -> Chunk<'_, T> {
-        if n > self.ready {
+        for j in self.ready..n {
             for buf in [&mut self.x, &mut self.y, &mut self.g, &mut self.grads] {
-                buf[self.ready..n].fill(MaybeUninit::new(T::ZERO));
+                buf[j] = MaybeUninit::new(T::ZERO);
             }
-            self.losses[self.ready..n].fill(MaybeUninit::new(0.0));
-            self.ready = n;
+            self.losses[j] = MaybeUninit::new(0.0);
         }
+        self.ready = self.ready.max(n);
         /// # Safety
         /// Every element of `buf` is initialised.
         unsafe fn init<U>(buf: &mut [MaybeUninit<U>]) -> &mut [U] {
