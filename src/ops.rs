@@ -15,6 +15,7 @@ use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
@@ -168,19 +169,61 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// The chunk buffers of [`run_chunks`], made once per block.
+/// The chunk buffers of [`run_chunks`], made once per block. They start uninitialised, as
+/// zeroing all of them (1.5-2.5 KB) would cost a small call more than its arithmetic;
+/// [`Scratch::chunk`] zeroes each element the first time a chunk reaches it.
 struct Scratch<T> {
-    x: [T; CHUNK],
-    y: [T; CHUNK],
-    g: [T; CHUNK],
-    grads: [T; CHUNK],
-    losses: [f64; CHUNK],
+    x: [MaybeUninit<T>; CHUNK],
+    y: [MaybeUninit<T>; CHUNK],
+    g: [MaybeUninit<T>; CHUNK],
+    grads: [MaybeUninit<T>; CHUNK],
+    losses: [MaybeUninit<f64>; CHUNK],
+    /// How many leading elements of every buffer are initialised.
+    ready: usize,
+}
+
+/// The first elements of each [`Scratch`] buffer: one chunk's worth.
+struct Chunk<'s, T> {
+    x: &'s mut [T],
+    y: &'s mut [T],
+    g: &'s mut [T],
+    grads: &'s mut [T],
+    losses: &'s mut [f64],
 }
 
 impl<T: Element> Scratch<T> {
     fn new() -> Self {
-        let zeros = [T::ZERO; CHUNK];
-        Scratch { x: zeros, y: zeros, g: zeros, grads: zeros, losses: [0.0; CHUNK] }
+        let none = [MaybeUninit::uninit(); CHUNK];
+        let losses = [MaybeUninit::uninit(); CHUNK];
+        Scratch { x: none, y: none, g: none, grads: none, losses, ready: 0 }
+    }
+
+    /// The first `n` (at most [`CHUNK`]) elements of every buffer, zeroing those never used.
+    #[inline(always)]
+    fn chunk(&mut self, n: usize) -> Chunk<'_, T> {
+        for j in self.ready..n {
+            for buf in [&mut self.x, &mut self.y, &mut self.g, &mut self.grads] {
+                buf[j] = MaybeUninit::new(T::ZERO);
+            }
+            self.losses[j] = MaybeUninit::new(0.0);
+        }
+        self.ready = self.ready.max(n);
+        /// # Safety
+        /// Every element of `buf` is initialised.
+        unsafe fn init<U>(buf: &mut [MaybeUninit<U>]) -> &mut [U] {
+            // SAFETY: `MaybeUninit<U>` has the layout of `U`, and the caller promises values.
+            unsafe { &mut *(buf as *mut [MaybeUninit<U>] as *mut [U]) }
+        }
+        // SAFETY: `n <= ready` now, and the first `ready` elements of every buffer hold values.
+        unsafe {
+            Chunk {
+                x: init(&mut self.x[..n]),
+                y: init(&mut self.y[..n]),
+                g: init(&mut self.g[..n]),
+                grads: init(&mut self.grads[..n]),
+                losses: init(&mut self.losses[..n]),
+            }
+        }
     }
 }
 
@@ -204,14 +247,15 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
     let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * step[k]);
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
+        let c = s.chunk(n);
         for j in 0..n {
-            s.x[j] = at(IMG1, base + j).read();
-            s.y[j] = at(IMG2, base + j).read();
+            c.x[j] = at(IMG1, base + j).read();
+            c.y[j] = at(IMG2, base + j).read();
         }
         if p.grad_tensor {
-            (0..n).for_each(|j| s.g[j] = at(GRAD_OUT, base + j).read());
+            (0..n).for_each(|j| c.g[j] = at(GRAD_OUT, base + j).read());
         }
-        let (x, y, losses, grads) = (&s.x[..n], &s.y[..n], &mut s.losses[..n], &mut s.grads[..n]);
+        let (x, y, losses, grads) = (&*c.x, &*c.y, c.losses, c.grads);
         if p.loss_tensor {
             T::losses(x, y, losses);
             losses.iter().enumerate().for_each(|(j, &l)| at(OUT, base + j).write(T::narrow(l)));
@@ -219,7 +263,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
             T::sum_losses(x, y, losses, acc);
         }
         if p.grad {
-            T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, grads);
+            T::grads(x, y, p.grad_tensor.then_some(&*c.g), p.factor, grads);
             if !ptrs[GRAD1].is_null() {
                 grads.iter().enumerate().for_each(|(j, &v)| at(GRAD1, base + j).write(v));
             }

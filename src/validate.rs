@@ -302,38 +302,43 @@ impl<'a, T> RawCall<'a, T> {
     /// Every non-NULL descriptor points at a readable `CauchyTensorDesc` whose arrays hold
     /// `ndim` values. Data pointers are not read here.
     pub unsafe fn check(&self) -> Result<Call<'a, T>, Error> {
-        let img1 = self.img1.tensor(None)?;
+        self.check_with::<Quick>().or_else(|()| self.check_with::<Full>())
+    }
+
+    /// [`RawCall::check`] under the rules `R`.
+    unsafe fn check_with<R: Rules>(&self) -> Result<Call<'a, T>, R::Error> {
+        let img1 = R::tensor(&self.img1, None)?;
         let like = Some(&img1.layout);
-        let img2 = self.img2.tensor(like)?;
-        let reduction = Reduction::parse(self.reduction)?;
+        let img2 = R::tensor(&self.img2, like)?;
+        let reduction = Reduction::parse(self.reduction).map_err(R::fail)?;
         let upstream = match (&self.grad_out, reduction) {
             (None, _) if self.grads.is_some() => Upstream::One,
             (None, _) => Upstream::Absent,
-            (Some(g), Reduction::None) => Upstream::Tensor(g.tensor(like)?),
-            (Some(g), _) => Upstream::Scalar(g.scalar(reduction)?),
+            (Some(g), Reduction::None) => Upstream::Tensor(R::tensor(g, like)?),
+            (Some(g), _) => Upstream::Scalar(R::scalar(g, reduction)?),
         };
         let out = match (&self.out, reduction) {
             (None, _) => LossOut::Absent,
-            (Some(o), Reduction::None) => LossOut::Tensor(o.tensor(like)?),
-            (Some(o), _) => LossOut::Scalar(o.scalar(reduction)?),
+            (Some(o), Reduction::None) => LossOut::Tensor(R::tensor(o, like)?),
+            (Some(o), _) => LossOut::Scalar(R::scalar(o, reduction)?),
         };
         let mut grads = [None, None];
         if let Some(pair) = &self.grads {
             for (slot, raw) in grads.iter_mut().zip([&pair.0, &pair.1]) {
                 if !raw.ptr.is_null() {
-                    *slot = Some(raw.tensor(like)?);
+                    *slot = Some(R::tensor(raw, like)?);
                 }
             }
         }
         let [grad_img1, grad_img2] = grads;
         let call = Call { reduction, img1, img2, upstream, out, grad_img1, grad_img2 };
-        call.check_overlaps(self)?;
+        call.check_overlaps::<R>(self)?;
         Ok(call)
     }
 }
 
 impl<'a, T> Call<'a, T> {
-    fn check_overlaps(&self, raw: &RawCall<'a, T>) -> Result<(), Error> {
+    fn check_overlaps<R: Rules>(&self, raw: &RawCall<'a, T>) -> Result<(), R::Error> {
         let upstream = match (&self.upstream, &raw.grad_out) {
             (Upstream::Tensor(op), Some(r)) => Region::tensor(r.name, op),
             (Upstream::Scalar(p), Some(r)) => Region::scalar(r.name, *p),
@@ -351,7 +356,7 @@ impl<'a, T> Call<'a, T> {
             }
         }
         let (r1, r2) = raw.grads.as_ref().map_or((None, None), |(a, b)| (Some(a), Some(b)));
-        check_overlaps(
+        R::overlaps(
             &[out, grad(&self.grad_img1, r1), grad(&self.grad_img2, r2)],
             &[
                 Region::tensor(raw.img1.name, &self.img1),
@@ -371,9 +376,19 @@ pub unsafe fn check_reduce<'a, T>(
     reduction: i32,
     out: *mut T,
 ) -> Result<ReduceCall<'a, T>, Error> {
-    let x = x.tensor(None)?;
-    let mean = match Reduction::parse(reduction)? {
-        Reduction::None => return Err(Error::ReductionNotAllowed(reduction)),
+    check_reduce_with::<Quick, T>(x, reduction, out)
+        .or_else(|()| check_reduce_with::<Full, T>(x, reduction, out))
+}
+
+/// [`check_reduce`] under the rules `R`.
+unsafe fn check_reduce_with<'a, R: Rules, T>(
+    x: &RawTensor<'a, T>,
+    reduction: i32,
+    out: *mut T,
+) -> Result<ReduceCall<'a, T>, R::Error> {
+    let x = R::tensor(x, None)?;
+    let mean = match Reduction::parse(reduction).map_err(R::fail)? {
+        Reduction::None => return Err(R::fail(Error::ReductionNotAllowed(reduction))),
         r => r == Reduction::Mean,
     };
     let out_raw = RawTensor {
@@ -383,7 +398,133 @@ pub unsafe fn check_reduce<'a, T>(
         desc: std::ptr::null(),
         call: PhantomData,
     };
-    let out = out_raw.checked_ptr(1)?;
-    check_overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
+    // A NULL descriptor: one element whatever the reduction (named only in that message).
+    let out = R::scalar(&out_raw, Reduction::Sum)?;
+    R::overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
     Ok(ReduceCall { mean, x, out })
+}
+
+/// How operands and overlaps are checked. [`Full`] is the definition: every rule of API.md,
+/// every message. [`Quick`] accepts only the common call (C-contiguous tensors of img1's
+/// shape, NULL one-element descriptors, disjoint or identical operands) through cheap tests,
+/// each of which implies that the full rule passes and builds the same value; anything else
+/// it hands to [`Full`] (`Err(())`), so every failure is found and reported by [`Full`].
+trait Rules {
+    type Error;
+    /// The failure for `e` found outside the operand rules (a reduction out of range).
+    fn fail(e: Error) -> Self::Error;
+    /// A full tensor operand with `like`'s shape (img1 itself when `like` is `None`).
+    ///
+    /// # Safety
+    /// As [`read_desc`].
+    unsafe fn tensor<'a, T>(
+        raw: &RawTensor<'a, T>,
+        like: Option<&Layout<'a>>,
+    ) -> Result<Operand<'a, T>, Self::Error>;
+    /// A one-element operand.
+    ///
+    /// # Safety
+    /// As [`read_desc`].
+    unsafe fn scalar<T>(raw: &RawTensor<T>, reduction: Reduction) -> Result<*mut T, Self::Error>;
+    /// The overlap rules over the call's outputs and inputs.
+    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Self::Error>;
+}
+
+/// Every rule, reporting the first that fails.
+struct Full;
+
+impl Rules for Full {
+    type Error = Error;
+
+    fn fail(e: Error) -> Error {
+        e
+    }
+
+    unsafe fn tensor<'a, T>(
+        raw: &RawTensor<'a, T>,
+        like: Option<&Layout<'a>>,
+    ) -> Result<Operand<'a, T>, Error> {
+        raw.tensor(like)
+    }
+
+    unsafe fn scalar<T>(raw: &RawTensor<T>, reduction: Reduction) -> Result<*mut T, Error> {
+        raw.scalar(reduction)
+    }
+
+    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
+        check_overlaps(outputs, inputs)
+    }
+}
+
+/// The common call only (see [`Rules`]); the comments say why each test implies [`Full`]'s.
+struct Quick;
+
+impl Rules for Quick {
+    type Error = ();
+
+    fn fail(_: Error) {}
+
+    unsafe fn tensor<'a, T>(
+        raw: &RawTensor<'a, T>,
+        like: Option<&Layout<'a>>,
+    ) -> Result<Operand<'a, T>, ()> {
+        let layout = match (raw.desc.as_ref(), like) {
+            // img1's layout, which Quick found C-contiguous, non-empty and in range.
+            (None, Some(like)) => like.contiguous(),
+            // A C-contiguous descriptor whose ndim is in range and whose shape is readable
+            // (read_desc's first checks). With `like`, its sizes are img1's, so read_desc and
+            // check_extent find what they found for img1, and the shapes match; without, the
+            // sizes pass read_desc's and check_extent's tests by `quick_numel`.
+            (Some(d), like) if d.strides.is_null() && d.ndim <= MAX_NDIM => {
+                let sizes: &[i64] = match (d.ndim, d.shape.is_null()) {
+                    (0, _) => &[],
+                    (_, true) => return Err(()),
+                    // SAFETY: the caller promises `ndim` readable sizes.
+                    (n, false) => std::slice::from_raw_parts(d.shape, n),
+                };
+                match like {
+                    Some(like) if sizes.iter().eq(like.sizes()) => {
+                        Layout::trusted(sizes, None, like.numel())
+                    }
+                    Some(_) => return Err(()),
+                    None => Layout::trusted(sizes, None, quick_numel::<T>(sizes).ok_or(())?),
+                }
+            }
+            _ => return Err(()),
+        };
+        // At least one element: checked_ptr wants it non-NULL and aligned.
+        match raw.ptr.is_null() || !raw.ptr.is_aligned() {
+            true => Err(()),
+            false => Ok(Operand { ptr: raw.ptr as *mut T, layout }),
+        }
+    }
+
+    unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
+        // A NULL descriptor is one element in range; checked_ptr wants it non-NULL and aligned.
+        match raw.desc.is_null() && !raw.ptr.is_null() && raw.ptr.is_aligned() {
+            true => Ok(raw.ptr as *mut T),
+            false => Err(()),
+        }
+    }
+
+    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
+        // Quick tensors are C-contiguous (so none overlaps itself) with img1's sizes, so two
+        // at one address are exact aliases; anything else must be disjoint.
+        let alias =
+            |a: &Region, b: &Region| a.ptr == b.ptr && a.layout.is_some() && b.layout.is_some();
+        let fine = outputs.iter().enumerate().all(|(i, out)| {
+            inputs.iter().all(|input| !intersects(out.span, input.span) || alias(out, input))
+                && outputs[i + 1..].iter().all(|other| !intersects(out.span, other.span))
+        });
+        fine.then_some(()).ok_or(())
+    }
+}
+
+/// The number of elements of `sizes` when each is at least 1 and all of them span at most
+/// `isize::MAX` bytes of `T` (read_desc's and check_extent's limits, for C-contiguous
+/// strides); `None` otherwise.
+fn quick_numel<T>(sizes: &[i64]) -> Option<usize> {
+    let numel = sizes.iter().try_fold(1usize, |n, &s| n.checked_mul(usize::try_from(s).ok()?))?;
+    let fits = numel >= 1 && numel.checked_mul(std::mem::size_of::<T>())? <= isize::MAX as usize;
+    fits.then_some(numel)
 }
