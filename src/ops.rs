@@ -15,7 +15,6 @@ use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
@@ -147,17 +146,17 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     ];
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
-    let kernel = match (isa(), walk.inner_contiguous()) {
-        (Isa::Avx2, true) => kernel_avx2::<T, true>,
-        (Isa::Avx2, false) => kernel_avx2::<T, false>,
-        (Isa::Portable, true) => kernel::<T, true>,
-        (Isa::Portable, false) => kernel::<T, false>,
+    let run: RunFn<T> = match (isa(), walk.inner_contiguous()) {
+        (Isa::Avx2, true) => run_chunks_avx2::<T, true>,
+        (Isa::Avx2, false) => run_chunks_avx2::<T, false>,
+        (Isa::Portable, true) => run_chunks_portable::<T, true>,
+        (Isa::Portable, false) => run_chunks_portable::<T, false>,
     };
     let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
     let acc = blocks(numel, len, |begin, end, acc| {
         // SAFETY: validation proved each operand's elements addressable by its layout;
         // `isa()` only picks paths the CPU supports.
-        unsafe { kernel(&plan, &ptrs.get(), &walk, (begin, end), acc) }
+        unsafe { kernel(run, &plan, &ptrs.get(), &walk, (begin, end), acc) }
     })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
@@ -169,61 +168,19 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// The chunk buffers of [`run_chunks`], made once per block. They start uninitialised, as
-/// zeroing all of them (1.5-2.5 KB) would cost a small call more than its arithmetic;
-/// [`Scratch::chunk`] zeroes each element the first time a chunk reaches it.
+/// The chunk buffers of [`run_chunks`], made once per block.
 struct Scratch<T> {
-    x: [MaybeUninit<T>; CHUNK],
-    y: [MaybeUninit<T>; CHUNK],
-    g: [MaybeUninit<T>; CHUNK],
-    grads: [MaybeUninit<T>; CHUNK],
-    losses: [MaybeUninit<f64>; CHUNK],
-    /// How many leading elements of every buffer are initialised.
-    ready: usize,
-}
-
-/// The first elements of each [`Scratch`] buffer: one chunk's worth.
-struct Chunk<'s, T> {
-    x: &'s mut [T],
-    y: &'s mut [T],
-    g: &'s mut [T],
-    grads: &'s mut [T],
-    losses: &'s mut [f64],
+    x: [T; CHUNK],
+    y: [T; CHUNK],
+    g: [T; CHUNK],
+    grads: [T; CHUNK],
+    losses: [f64; CHUNK],
 }
 
 impl<T: Element> Scratch<T> {
     fn new() -> Self {
-        let none = [MaybeUninit::uninit(); CHUNK];
-        let losses = [MaybeUninit::uninit(); CHUNK];
-        Scratch { x: none, y: none, g: none, grads: none, losses, ready: 0 }
-    }
-
-    /// The first `n` (at most [`CHUNK`]) elements of every buffer, zeroing those never used.
-    #[inline(always)]
-    fn chunk(&mut self, n: usize) -> Chunk<'_, T> {
-        for j in self.ready..n {
-            for buf in [&mut self.x, &mut self.y, &mut self.g, &mut self.grads] {
-                buf[j] = MaybeUninit::new(T::ZERO);
-            }
-            self.losses[j] = MaybeUninit::new(0.0);
-        }
-        self.ready = self.ready.max(n);
-        /// # Safety
-        /// Every element of `buf` is initialised.
-        unsafe fn init<U>(buf: &mut [MaybeUninit<U>]) -> &mut [U] {
-            // SAFETY: `MaybeUninit<U>` has the layout of `U`, and the caller promises values.
-            unsafe { &mut *(buf as *mut [MaybeUninit<U>] as *mut [U]) }
-        }
-        // SAFETY: `n <= ready` now, and the first `ready` elements of every buffer hold values.
-        unsafe {
-            Chunk {
-                x: init(&mut self.x[..n]),
-                y: init(&mut self.y[..n]),
-                g: init(&mut self.g[..n]),
-                grads: init(&mut self.grads[..n]),
-                losses: init(&mut self.losses[..n]),
-            }
-        }
+        let zeros = || [T::ZERO; CHUNK];
+        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; CHUNK] }
     }
 }
 
@@ -247,15 +204,14 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
     let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * step[k]);
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        let c = s.chunk(n);
         for j in 0..n {
-            c.x[j] = at(IMG1, base + j).read();
-            c.y[j] = at(IMG2, base + j).read();
+            s.x[j] = at(IMG1, base + j).read();
+            s.y[j] = at(IMG2, base + j).read();
         }
         if p.grad_tensor {
-            (0..n).for_each(|j| c.g[j] = at(GRAD_OUT, base + j).read());
+            (0..n).for_each(|j| s.g[j] = at(GRAD_OUT, base + j).read());
         }
-        let (x, y, losses, grads) = (&*c.x, &*c.y, c.losses, c.grads);
+        let (x, y, losses, grads) = (&s.x[..n], &s.y[..n], &mut s.losses[..n], &mut s.grads[..n]);
         if p.loss_tensor {
             T::losses(x, y, losses);
             losses.iter().enumerate().for_each(|(j, &l)| at(OUT, base + j).write(T::narrow(l)));
@@ -263,7 +219,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
             T::sum_losses(x, y, losses, acc);
         }
         if p.grad {
-            T::grads(x, y, p.grad_tensor.then_some(&*c.g), p.factor, grads);
+            T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, grads);
             if !ptrs[GRAD1].is_null() {
                 grads.iter().enumerate().for_each(|(j, &v)| at(GRAD1, base + j).write(v));
             }
@@ -274,32 +230,46 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
     }
 }
 
-/// [`run_chunks`] over the logical elements `begin..end` of `walk`.
+/// A compiled [`run_chunks`]: [`run_chunks_portable`] or [`run_chunks_avx2`].
+type RunFn<T> = unsafe fn(&Plan<T>, &[*mut T; 6], Run<6>, &mut Scratch<T>, &mut Acc);
+
+/// [`run_chunks`] as a function of its own (not inlined into the walk's closure, where the
+/// compiler would lose track of which references may alias and vectorise less).
 ///
 /// # Safety
-/// As [`run_chunks`], for every run of `walk`.
-unsafe fn kernel<T: Element, const CONTIGUOUS: bool>(
+/// As [`run_chunks`].
+#[inline(never)]
+unsafe fn run_chunks_portable<T: Element, const CONTIGUOUS: bool>(
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
-    walk: &Walk<6>,
-    (begin, end): (usize, usize),
+    run: Run<6>,
+    s: &mut Scratch<T>,
     acc: &mut Acc,
 ) {
-    let mut s = Scratch::new();
-    let on_run = |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc);
-    if CONTIGUOUS || p.loss_sum {
-        walk.for_each_run(begin, end, on_run);
-    } else {
-        walk.for_each_tile(begin, end, CHUNK, on_run);
-    }
+    run_chunks::<T, CONTIGUOUS>(p, ptrs, run, s, acc)
 }
 
-/// [`kernel`] compiled for AVX2 and FMA (its own closure, which inherits these features).
+/// [`run_chunks`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// As [`kernel`], on a CPU with AVX2 and FMA.
+/// As [`run_chunks`], on a CPU with AVX2 and FMA.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn kernel_avx2<T: Element, const CONTIGUOUS: bool>(
+unsafe fn run_chunks_avx2<T: Element, const CONTIGUOUS: bool>(
+    p: &Plan<T>,
+    ptrs: &[*mut T; 6],
+    run: Run<6>,
+    s: &mut Scratch<T>,
+    acc: &mut Acc,
+) {
+    run_chunks::<T, CONTIGUOUS>(p, ptrs, run, s, acc)
+}
+
+/// `run` over every run of the logical elements `begin..end` of `walk`.
+///
+/// # Safety
+/// As [`run_chunks`], for every run of `walk`, with a `run` the CPU supports.
+unsafe fn kernel<T: Element>(
+    run: RunFn<T>,
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
     walk: &Walk<6>,
@@ -307,8 +277,8 @@ unsafe fn kernel_avx2<T: Element, const CONTIGUOUS: bool>(
     acc: &mut Acc,
 ) {
     let mut s = Scratch::new();
-    let on_run = |run| run_chunks::<T, CONTIGUOUS>(p, ptrs, run, &mut s, acc);
-    if CONTIGUOUS || p.loss_sum {
+    let on_run = |r| run(p, ptrs, r, &mut s, acc);
+    if walk.inner_contiguous() || p.loss_sum {
         walk.for_each_run(begin, end, on_run);
     } else {
         walk.for_each_tile(begin, end, CHUNK, on_run);
