@@ -201,32 +201,59 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool>(
     acc: &mut Acc,
 ) {
     let step = if CONTIGUOUS { [1; 6] } else { run.step };
-    let at = |k: usize, i: usize| ptrs[k].wrapping_offset(run.start[k] + i as isize * step[k]);
+    // Element `base` of operand `k` in this run.
+    let at =
+        |k: usize, base: usize| ptrs[k].wrapping_offset(run.start[k] + base as isize * step[k]);
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        for j in 0..n {
-            s.x[j] = at(IMG1, base + j).read();
-            s.y[j] = at(IMG2, base + j).read();
-        }
+        load(at(IMG1, base), step[IMG1], &mut s.x[..n]);
+        load(at(IMG2, base), step[IMG2], &mut s.y[..n]);
         if p.grad_tensor {
-            (0..n).for_each(|j| s.g[j] = at(GRAD_OUT, base + j).read());
+            load(at(GRAD_OUT, base), step[GRAD_OUT], &mut s.g[..n]);
         }
         let (x, y, losses, grads) = (&s.x[..n], &s.y[..n], &mut s.losses[..n], &mut s.grads[..n]);
         if p.loss_tensor {
             T::losses(x, y, losses);
-            losses.iter().enumerate().for_each(|(j, &l)| at(OUT, base + j).write(T::narrow(l)));
+            store(at(OUT, base), step[OUT], n, |j| T::narrow(losses[j]));
         } else if p.loss_sum {
             T::sum_losses(x, y, losses, acc);
         }
         if p.grad {
             T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, grads);
             if !ptrs[GRAD1].is_null() {
-                grads.iter().enumerate().for_each(|(j, &v)| at(GRAD1, base + j).write(v));
+                store(at(GRAD1, base), step[GRAD1], n, |j| grads[j]);
             }
             if !ptrs[GRAD2].is_null() {
-                grads.iter().enumerate().for_each(|(j, &v)| at(GRAD2, base + j).write(v.neg()));
+                store(at(GRAD2, base), step[GRAD2], n, |j| grads[j].neg());
             }
         }
+    }
+}
+
+/// Read `dst.len()` elements from `src` on, `step` apart (a plain copy, which vectorises,
+/// when the step is 1: a strided run may still be contiguous in some operands).
+///
+/// # Safety
+/// Those elements are readable.
+#[inline(always)]
+unsafe fn load<T: Copy>(src: *const T, step: isize, dst: &mut [T]) {
+    if step == 1 {
+        dst.iter_mut().enumerate().for_each(|(j, d)| *d = src.add(j).read());
+    } else {
+        dst.iter_mut().enumerate().for_each(|(j, d)| *d = src.offset(j as isize * step).read());
+    }
+}
+
+/// Write `v(j)` for `j < n` from `dst` on, `step` apart (vectorised when the step is 1).
+///
+/// # Safety
+/// Those elements are writable.
+#[inline(always)]
+unsafe fn store<T>(dst: *mut T, step: isize, n: usize, v: impl Fn(usize) -> T) {
+    if step == 1 {
+        (0..n).for_each(|j| dst.add(j).write(v(j)));
+    } else {
+        (0..n).for_each(|j| dst.offset(j as isize * step).write(v(j)));
     }
 }
 
