@@ -187,39 +187,26 @@ impl<const K: usize> Walk<K> {
     }
 }
 
-/// How many neighbouring runs [`Walk::for_each_tile`] interleaves.
-const TILE: usize = 64;
+/// The most runs [`Walk::for_each_group`] hands out at once.
+pub const GROUP: usize = 16;
 
 impl<const K: usize> Walk<K> {
-    /// The runs of `begin..end` cut into pieces of at most `piece` elements, visited a column
-    /// of pieces at a time across up to [`TILE`] consecutive runs: where runs are strided, the
-    /// memory lines and pages that neighbouring runs share are used while they are cached.
-    /// Every element is visited once, but not in the order of [`Walk::for_each_run`], so this
-    /// is for element-wise work only (never for sums).
+    /// The runs of `begin..end` in order, up to [`GROUP`] consecutive ones at a time, so that
+    /// a kernel can work on a tile across neighbouring runs (see `ops`).
     #[inline(always)]
-    pub fn for_each_tile(&self, begin: usize, end: usize, piece: usize, mut f: impl FnMut(Run<K>)) {
-        let mut runs = [Run { start: [0; K], step: [0; K], len: 0 }; TILE];
+    pub fn for_each_group(&self, begin: usize, end: usize, mut f: impl FnMut(&[Run<K>])) {
+        let mut runs = [Run { start: [0; K], step: [0; K], len: 0 }; GROUP];
         let mut count = 0;
         self.for_each_run(begin, end, |run| {
             runs[count] = run;
             count += 1;
-            if count == TILE {
-                in_columns(&runs, piece, &mut f);
+            if count == GROUP {
+                f(&runs);
                 count = 0;
             }
         });
-        in_columns(&runs[..count], piece, &mut f);
-    }
-}
-
-/// The pieces of `runs`: the first `piece` elements of each run, then the next, and so on.
-#[inline(always)]
-fn in_columns<const K: usize>(runs: &[Run<K>], piece: usize, f: &mut impl FnMut(Run<K>)) {
-    let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
-    for at in (0..longest).step_by(piece) {
-        for r in runs.iter().filter(|r| r.len > at) {
-            let start = std::array::from_fn(|k| r.start[k] + at as isize * r.step[k]);
-            f(Run { start, step: r.step, len: piece.min(r.len - at) });
+        if count > 0 {
+            f(&runs[..count]);
         }
     }
 }

@@ -8,7 +8,7 @@
 use crate::dd::Dd;
 use crate::dispatch::{isa, Isa};
 use crate::fpenv::DefaultFpEnv;
-use crate::layout::{Run, Walk};
+use crate::layout::{Run, Walk, GROUP};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
@@ -146,17 +146,17 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     ];
     let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
     let ptrs = Ptrs(ops.map(|o| o.ptr));
-    let run: RunFn<T> = match (isa(), walk.inner_contiguous()) {
-        (Isa::Avx2, true) => run_chunks_avx2::<T, true>,
-        (Isa::Avx2, false) => run_chunks_avx2::<T, false>,
-        (Isa::Portable, true) => run_chunks_portable::<T, true>,
-        (Isa::Portable, false) => run_chunks_portable::<T, false>,
+    let group: GroupFn<T> = match (isa(), walk.inner_contiguous()) {
+        (Isa::Avx2, true) => run_group_avx2::<T, true>,
+        (Isa::Avx2, false) => run_group_avx2::<T, false>,
+        (Isa::Portable, true) => run_group_portable::<T, true>,
+        (Isa::Portable, false) => run_group_portable::<T, false>,
     };
     let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
     let acc = blocks(numel, len, |begin, end, acc| {
         // SAFETY: validation proved each operand's elements addressable by its layout;
         // `isa()` only picks paths the CPU supports.
-        unsafe { kernel(run, &plan, &ptrs.get(), &walk, (begin, end), acc) }
+        unsafe { kernel(group, &plan, &ptrs.get(), &walk, (begin, end), acc) }
     })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
@@ -168,19 +168,25 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// The chunk buffers of [`run_chunks`], made once per block.
-struct Scratch<T> {
-    x: [T; CHUNK],
-    y: [T; CHUNK],
-    g: [T; CHUNK],
-    grads: [T; CHUNK],
-    losses: [f64; CHUNK],
+/// Elements per run in a tile of [`run_tile`]: a tile is up to [`GROUP`] runs (16) by `PIECE`.
+const PIECE: usize = 64;
+
+/// Elements per tile.
+const TILE: usize = GROUP * PIECE;
+
+/// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
+struct Scratch<T, const N: usize = CHUNK> {
+    x: [T; N],
+    y: [T; N],
+    g: [T; N],
+    grads: [T; N],
+    losses: [f64; N],
 }
 
-impl<T: Element> Scratch<T> {
+impl<T: Element, const N: usize> Scratch<T, N> {
     fn new() -> Self {
-        let zeros = || [T::ZERO; CHUNK];
-        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; CHUNK] }
+        let zeros = || [T::ZERO; N];
+        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; N] }
     }
 }
 
@@ -257,46 +263,145 @@ unsafe fn store<T>(dst: *mut T, step: isize, n: usize, v: impl Fn(usize) -> T) {
     }
 }
 
-/// A compiled [`run_chunks`]: [`run_chunks_portable`] or [`run_chunks_avx2`].
-type RunFn<T> = unsafe fn(&Plan<T>, &[*mut T; 6], Run<6>, &mut Scratch<T>, &mut Acc);
+/// A tile of up to [`GROUP`] consecutive runs of a strided walk, by [`PIECE`] elements
+/// per run, at a time: each operand is read and written in the order of its own memory
+/// (along the runs where its step is 1, else across them), so that, for example, a transposed
+/// input and a contiguous output both move whole cache lines. Element-wise work only: the
+/// order of the elements is the tile's.
+///
+/// # Safety
+/// As [`run_chunks`], for every run in `runs` (which share their steps).
+#[inline(always)]
+unsafe fn run_tile<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], runs: &[Run<6>]) {
+    let s = &mut Scratch::<T, TILE>::new();
+    let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
+    for at in (0..longest).step_by(PIECE) {
+        // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
+        // keep stale values, computed but never stored.
+        let tile = Tile { ptrs, runs, at };
+        tile.visit(IMG1, |e, q| s.x[e] = q.read());
+        tile.visit(IMG2, |e, q| s.y[e] = q.read());
+        if p.grad_tensor {
+            tile.visit(GRAD_OUT, |e, q| s.g[e] = q.read());
+        }
+        let n = runs.len() * PIECE;
+        let (x, y) = (&s.x[..n], &s.y[..n]);
+        if p.loss_tensor {
+            T::losses(x, y, &mut s.losses[..n]);
+            tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
+        }
+        if p.grad {
+            T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, &mut s.grads[..n]);
+            if !ptrs[GRAD1].is_null() {
+                tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
+            }
+            if !ptrs[GRAD2].is_null() {
+                tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
+            }
+        }
+    }
+}
 
-/// [`run_chunks`] as a function of its own (not inlined into the walk's closure, where the
+/// The tile of [`run_tile`] whose pieces start at element `at` of each run.
+struct Tile<'a, T> {
+    ptrs: &'a [*mut T; 6],
+    runs: &'a [Run<6>],
+    at: usize,
+}
+
+impl<T> Tile<'_, T> {
+    /// `f(e, q)` for every element of operand `k` in the tile: `e` its place in the buffers,
+    /// `q` its address; along the runs where the operand's step is 1, else across them.
+    #[inline(always)]
+    unsafe fn visit(&self, k: usize, mut f: impl FnMut(usize, *mut T)) {
+        let step = self.runs[0].step[k];
+        let len = |r: &Run<6>| PIECE.min(r.len.saturating_sub(self.at));
+        let cell = |r: &Run<6>, j: usize| {
+            self.ptrs[k].wrapping_offset(r.start[k] + (self.at + j) as isize * step)
+        };
+        if step == 1 {
+            for (i, r) in self.runs.iter().enumerate() {
+                for j in 0..len(r) {
+                    f(i * PIECE + j, cell(r, j));
+                }
+            }
+        } else {
+            for j in 0..PIECE {
+                for (i, r) in self.runs.iter().enumerate() {
+                    if j < len(r) {
+                        f(i * PIECE + j, cell(r, j));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A group of runs: [`run_tile`] for several runs of an element-wise call, else
+/// [`run_chunks`] on each.
+///
+/// # Safety
+/// As [`run_chunks`], for every run in `runs`.
+#[inline(always)]
+unsafe fn run_group<T: Element, const CONTIGUOUS: bool>(
+    p: &Plan<T>,
+    ptrs: &[*mut T; 6],
+    runs: &[Run<6>],
+    s: &mut Scratch<T>,
+    acc: &mut Acc,
+) {
+    if CONTIGUOUS || p.loss_sum || runs.len() == 1 {
+        // A plain loop: an iterator adaptor's closure could be compiled apart, without the
+        // caller's target features.
+        for &run in runs {
+            run_chunks::<T, CONTIGUOUS>(p, ptrs, run, s, acc);
+        }
+    } else {
+        run_tile(p, ptrs, runs);
+    }
+}
+
+/// A compiled [`run_group`]: [`run_group_portable`] or [`run_group_avx2`].
+type GroupFn<T> = unsafe fn(&Plan<T>, &[*mut T; 6], &[Run<6>], &mut Scratch<T>, &mut Acc);
+
+/// [`run_group`] as a function of its own (not inlined into the walk's closure, where the
 /// compiler would lose track of which references may alias and vectorise less).
 ///
 /// # Safety
-/// As [`run_chunks`].
+/// As [`run_group`].
 #[inline(never)]
-unsafe fn run_chunks_portable<T: Element, const CONTIGUOUS: bool>(
+unsafe fn run_group_portable<T: Element, const CONTIGUOUS: bool>(
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
-    run: Run<6>,
+    runs: &[Run<6>],
     s: &mut Scratch<T>,
     acc: &mut Acc,
 ) {
-    run_chunks::<T, CONTIGUOUS>(p, ptrs, run, s, acc)
+    run_group::<T, CONTIGUOUS>(p, ptrs, runs, s, acc)
 }
 
-/// [`run_chunks`] compiled for AVX2 and FMA.
+/// [`run_group`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// As [`run_chunks`], on a CPU with AVX2 and FMA.
+/// As [`run_group`], on a CPU with AVX2 and FMA.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn run_chunks_avx2<T: Element, const CONTIGUOUS: bool>(
+unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool>(
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
-    run: Run<6>,
+    runs: &[Run<6>],
     s: &mut Scratch<T>,
     acc: &mut Acc,
 ) {
-    run_chunks::<T, CONTIGUOUS>(p, ptrs, run, s, acc)
+    run_group::<T, CONTIGUOUS>(p, ptrs, runs, s, acc)
 }
 
-/// `run` over every run of the logical elements `begin..end` of `walk`.
+/// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
+/// contiguous or the call sums, else [`GROUP`] runs at a time.
 ///
 /// # Safety
-/// As [`run_chunks`], for every run of `walk`, with a `run` the CPU supports.
+/// As [`run_chunks`], for every run of `walk`, with a `group` the CPU supports.
 unsafe fn kernel<T: Element>(
-    run: RunFn<T>,
+    group: GroupFn<T>,
     p: &Plan<T>,
     ptrs: &[*mut T; 6],
     walk: &Walk<6>,
@@ -304,11 +409,10 @@ unsafe fn kernel<T: Element>(
     acc: &mut Acc,
 ) {
     let mut s = Scratch::new();
-    let on_run = |r| run(p, ptrs, r, &mut s, acc);
     if walk.inner_contiguous() || p.loss_sum {
-        walk.for_each_run(begin, end, on_run);
+        walk.for_each_run(begin, end, |r| group(p, ptrs, &[r], &mut s, acc));
     } else {
-        walk.for_each_tile(begin, end, CHUNK, on_run);
+        walk.for_each_group(begin, end, |runs| group(p, ptrs, runs, &mut s, acc));
     }
 }
 
