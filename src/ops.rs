@@ -279,6 +279,9 @@ unsafe fn run_tile<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], runs: &[Run<6>])
         // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
         // keep stale values, computed but never stored.
         let tile = Tile { ptrs, runs, at };
+        for k in [IMG1, IMG2, GRAD_OUT, OUT, GRAD1, GRAD2] {
+            tile.prefetch_next(k, k >= OUT);
+        }
         tile.visit(IMG1, |e, q| s.x[e] = q.read());
         tile.visit(IMG2, |e, q| s.y[e] = q.read());
         if p.grad_tensor {
@@ -310,6 +313,44 @@ struct Tile<'a, T> {
 }
 
 impl<T> Tile<'_, T> {
+    /// Ask the CPU to fetch operand `k`'s part of the next tile (`write`: for writing): the
+    /// hardware prefetchers follow only a few streams, and a tile has one per run and operand.
+    /// Where the operand is contiguous along the runs that is every line of each run's next
+    /// piece; else the next piece's elements of the first and the last run, whose lines hold
+    /// the whole column when the runs are neighbours in memory. Hints only: addresses past
+    /// the end are never dereferenced.
+    #[inline(always)]
+    fn prefetch_next(&self, k: usize, write: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.ptrs[k].is_null() {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+            // SAFETY: a prefetch never faults, whatever the address.
+            let hint = |q: *mut T| unsafe {
+                if write {
+                    _mm_prefetch::<_MM_HINT_ET0>(q.cast())
+                } else {
+                    _mm_prefetch::<_MM_HINT_T0>(q.cast())
+                }
+            };
+            let (step, next) = (self.runs[0].step[k], self.at + PIECE);
+            let at = |r: &Run<6>, j: usize| {
+                self.ptrs[k].wrapping_offset(r.start[k] + (next + j) as isize * step)
+            };
+            if step == 1 {
+                const LINE: usize = 64;
+                for r in self.runs {
+                    (0..PIECE)
+                        .step_by(LINE / std::mem::size_of::<T>())
+                        .for_each(|j| hint(at(r, j)));
+                }
+            } else {
+                for r in [&self.runs[0], &self.runs[self.runs.len() - 1]] {
+                    (0..PIECE).for_each(|j| hint(at(r, j)));
+                }
+            }
+        }
+    }
+
     /// `f(e, q)` for every element of operand `k` in the tile: `e` its place in the buffers,
     /// `q` its address; along the runs where the operand's step is 1, else across them.
     #[inline(always)]

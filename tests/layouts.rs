@@ -292,8 +292,9 @@ fn small_shapes_f64() {
     small_shapes::<f64>();
 }
 
-/// Sizes around the block size (16384) and past the pool's threshold (65536), with a few
-/// layout mixes each.
+/// Sizes around the block size (16384), past the pool's threshold (65536) and past the
+/// element-wise block (262144, so that blocks cut runs and tiles get short runs), with a few
+/// layout mixes each, one of them the transposed-inputs case the tiles are for.
 fn large_shapes<T: Float>() {
     use Kind::*;
     let mut rng = Rng(2);
@@ -315,9 +316,26 @@ fn large_shapes<T: Float>() {
             grad1: Flipped,
             grad2: Sliced,
         },
+        Layouts {
+            img1: Transposed,
+            img2: Transposed,
+            grad_out: Null,
+            out: Null,
+            grad1: Contiguous,
+            grad2: Transposed,
+        },
     ];
-    let shapes: [&[i64]; 7] =
-        [&[16383], &[16384], &[16385], &[2, 16385], &[128, 128], &[257, 263], &[3, 1, 151, 149]];
+    let shapes: [&[i64]; 9] = [
+        &[16383],
+        &[16384],
+        &[16385],
+        &[2, 16385],
+        &[128, 128],
+        &[257, 263],
+        &[3, 1, 151, 149],
+        &[300, 1001],
+        &[4099, 70],
+    ];
     for shape in shapes {
         for l in mixes {
             check_case::<T>(shape, l, &mut rng);
