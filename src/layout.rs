@@ -188,7 +188,7 @@ impl<const K: usize> Walk<K> {
 }
 
 /// The most runs [`Walk::for_each_group`] hands out at once.
-pub const GROUP: usize = 16;
+pub(crate) const GROUP: usize = 16;
 
 impl<const K: usize> Walk<K> {
     /// The runs of `begin..end` in order, up to [`GROUP`] consecutive ones at a time, so that
