@@ -23,7 +23,11 @@ const LARGE: f64 = f64::from_bits(0x5F30_0000_0000_0000); // 2^500
 /// Each chunk function runs one loop over the chunk that is free of branches and library
 /// calls, so that it vectorises; the rare elements that need another formula are redone one
 /// by one afterwards. Results never depend on an element's neighbours.
-pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
+///
+/// Sealed: implemented for f32 and f64 only.
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static
+{
     /// Zero, to fill scratch chunks.
     const ZERO: Self;
     /// The loss of each pair as f64, before the final rounding to `Self`.
@@ -39,6 +43,12 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     fn widen(self) -> f64;
     /// `-self`, exactly (flips the sign bit, NaN included).
     fn neg(self) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 /// `g / n` as a double-double (a zero or non-finite `g` gives `g / n` in the high part
