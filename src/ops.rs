@@ -149,8 +149,8 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let group: GroupFn<T> = match (isa(), walk.inner_contiguous()) {
         (Isa::Avx2, true) => run_group_avx2::<T, true>,
         (Isa::Avx2, false) => run_group_avx2::<T, false>,
-        (Isa::Portable, true) => run_group_portable::<T, true>,
-        (Isa::Portable, false) => run_group_portable::<T, false>,
+        (Isa::Portable, true) => run_group::<T, true>,
+        (Isa::Portable, false) => run_group::<T, false>,
     };
     let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
     let acc = blocks(numel, len, |begin, end, acc| {
@@ -402,24 +402,10 @@ unsafe fn run_group<T: Element, const CONTIGUOUS: bool>(
     }
 }
 
-/// A compiled [`run_group`]: [`run_group_portable`] or [`run_group_avx2`].
+/// A compiled [`run_group`]: itself (portable) or [`run_group_avx2`]. Called through this
+/// pointer it stays a function of its own, not inlined into the walk's closure, where the
+/// compiler would lose track of which references may alias and vectorise less.
 type GroupFn<T> = unsafe fn(&Plan<T>, &[*mut T; 6], &[Run<6>], &mut Scratch<T>, &mut Acc);
-
-/// [`run_group`] as a function of its own (not inlined into the walk's closure, where the
-/// compiler would lose track of which references may alias and vectorise less).
-///
-/// # Safety
-/// As [`run_group`].
-#[inline(never)]
-unsafe fn run_group_portable<T: Element, const CONTIGUOUS: bool>(
-    p: &Plan<T>,
-    ptrs: &[*mut T; 6],
-    runs: &[Run<6>],
-    s: &mut Scratch<T>,
-    acc: &mut Acc,
-) {
-    run_group::<T, CONTIGUOUS>(p, ptrs, runs, s, acc)
-}
 
 /// [`run_group`] compiled for AVX2 and FMA.
 ///
