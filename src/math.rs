@@ -140,8 +140,9 @@ impl Element for f64 {
     #[inline(always)]
     fn sum_losses(x: &[f64], y: &[f64], scratch: &mut [f64], acc: &mut Acc) {
         Self::losses(x, y, scratch);
-        // Tiny terms go to the scaled channel instead (their lane takes 0).
-        let tiny = |x: f64, y: f64| (x - y).abs() < TINY;
+        // Tiny terms go to the scaled channel instead (their lane takes 0); zero residuals,
+        // whose loss is 0 either way, stay.
+        let tiny = |x: f64, y: f64| ((x - y).abs() < TINY) & ((x - y).abs() > 0.0);
         let mut any = false;
         for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
             any |= tiny(x, y);
