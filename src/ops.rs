@@ -1,5 +1,5 @@
-//! The operations over checked calls: one blocked, deterministic driver ([`blocks`]) and the
-//! per-run kernels for the loss/gradient calls and for `cauchy_reduce`.
+//! The operations over checked calls: one blocked, deterministic driver ([`blocks`]), the
+//! chunk and tile kernels for the loss/gradient calls, and the sum for `cauchy_reduce`.
 //!
 //! Aliasing: an output may be the very memory of an input (an exact alias, which validation
 //! allows), so kernels work on raw pointers and read every input of an element before writing
@@ -20,7 +20,7 @@ use rayon::prelude::*;
 const PARALLEL_MIN: usize = 4 * BLOCK;
 
 /// Element-wise calls (no sum) take blocks this many times longer: their blocks only share
-/// work, and longer ones let [`Walk::for_each_tile`] interleave more strided runs.
+/// work, and longer ones give [`Walk::for_each_group`] more strided runs to tile.
 const ELEMENTWISE_BLOCKS: usize = 16;
 
 /// Sum `body` over the blocks of `n` walk-ordered elements (`body(begin, end, acc)`), `len`
