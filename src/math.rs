@@ -37,6 +37,11 @@ pub trait Element:
     /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
     /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
     fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
+    /// Whether `grads` computes every gradient in one pass with [`Element::grad`] (no element
+    /// redone), so that a kernel may call `grad` element by element straight from memory.
+    const ONE_PASS_GRAD: bool;
+    /// `f * dloss/dx` of one pair: the value `grads` gives it.
+    fn grad(x: Self, y: Self, f: Dd) -> Self;
     /// Round an f64 result to `Self` (once).
     fn narrow(v: f64) -> Self;
     /// The exact f64 value of `self`.
@@ -80,26 +85,29 @@ impl Element for f32 {
 
     #[inline(always)]
     fn grads(x: &[f32], y: &[f32], g: Option<&[f32]>, factor: Dd, out: &mut [f32]) {
-        // 2d / (d^2 + 2): d^2 cannot overflow in f64; d = ±inf gives ±0 (a select). Each
-        // step rounds by 2^-53, far below an f32 ULP.
-        let grad = |x: f32, y: f32, f: f64| {
-            let d = x as f64 - y as f64;
-            let q =
-                if d.abs() == f64::INFINITY { 0f64.copysign(d) } else { 2.0 * d / (d * d + 2.0) };
-            (f * q) as f32
-        };
         match g {
             Some(g) => {
                 for (((v, &x), &y), &g) in out.iter_mut().zip(x).zip(y).zip(g) {
-                    *v = grad(x, y, g as f64);
+                    *v = Self::grad(x, y, Dd::new(g as f64));
                 }
             }
             None => {
                 for ((v, &x), &y) in out.iter_mut().zip(x).zip(y) {
-                    *v = grad(x, y, factor.hi);
+                    *v = Self::grad(x, y, factor);
                 }
             }
         }
+    }
+
+    const ONE_PASS_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad(x: f32, y: f32, f: Dd) -> f32 {
+        // 2d / (d^2 + 2): d^2 cannot overflow in f64; d = ±inf gives ±0 (a select). Each
+        // step rounds by 2^-53, far below an f32 ULP (so f's low part does not matter).
+        let d = x as f64 - y as f64;
+        let q = if d.abs() == f64::INFINITY { 0f64.copysign(d) } else { 2.0 * d / (d * d + 2.0) };
+        (f.hi * q) as f32
     }
 
     #[inline(always)]
@@ -164,6 +172,14 @@ impl Element for f64 {
             Some(g) => grads_f64(x, y, |j| Dd::new(g[j]), out),
             None => grads_f64(x, y, |_| factor, out),
         }
+    }
+
+    const ONE_PASS_GRAD: bool = false;
+
+    fn grad(x: f64, y: f64, f: Dd) -> f64 {
+        let mut v = [0.0];
+        grads_f64(&[x], &[y], |_| f, &mut v);
+        v[0]
     }
 
     #[inline(always)]
@@ -374,6 +390,27 @@ mod tests {
         let mut v = [T::ZERO];
         T::grads(&[x], &[y], None, upstream_factor(g, 1.0), &mut v);
         v[0]
+    }
+
+    #[test]
+    fn one_gradient_is_the_chunk_gradient() {
+        fn check<T: Element>(pairs: &[(T, T)]) {
+            let (x, y): (Vec<T>, Vec<T>) = pairs.iter().copied().unzip();
+            let f = upstream_factor(-0.75, 3.0);
+            let mut v = vec![T::ZERO; x.len()];
+            T::grads(&x, &y, None, f, &mut v);
+            for (i, &v) in v.iter().enumerate() {
+                assert_eq!(T::grad(x[i], y[i], f).widen().to_bits(), v.widen().to_bits(), "{i}");
+            }
+        }
+        check::<f32>(&[(1.5, -2.0), (0.0, -0.0), (f32::MAX, -f32::MAX), (1e-45, 0.0), (3.0, 3.0)]);
+        check::<f64>(&[
+            (1.5, -2.0),
+            (-0.0, 0.0),
+            (f64::MAX, -f64::MAX),
+            (1e300, 0.0),
+            (5e-324, 0.0),
+        ]);
     }
 
     #[test]

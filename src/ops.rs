@@ -222,6 +222,23 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     // measured faster on copies). All outputs are written after the chunk's last read (an
     // output may be an input's exact alias), and no other thread touches its elements.
     let direct = CONTIGUOUS && MODE == BACKWARD;
+    if direct && T::ONE_PASS_GRAD {
+        // One loop over the run, element by element: each element's inputs are read before
+        // its outputs are written.
+        let (x, y, g, g1, g2) =
+            (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0), at(GRAD1, 0), at(GRAD2, 0));
+        for j in 0..run.len {
+            let f = if p.grad_tensor { Dd::new(g.add(j).read().widen()) } else { p.factor };
+            let v = T::grad(x.add(j).read(), y.add(j).read(), f);
+            if !g1.is_null() {
+                g1.add(j).write(v);
+            }
+            if !g2.is_null() {
+                g2.add(j).write(v.neg());
+            }
+        }
+        return;
+    }
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
