@@ -224,16 +224,18 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let direct = CONTIGUOUS && MODE == BACKWARD;
     if direct && T::ONE_PASS_GRAD {
         // One loop over the run, element by element: each element's inputs are read before
-        // its outputs are written.
+        // its outputs are written. (Absent operands have NULL base pointers; their offset
+        // addresses are never used.)
         let (x, y, g, g1, g2) =
             (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0), at(GRAD1, 0), at(GRAD2, 0));
+        let (has1, has2) = (!ptrs[GRAD1].is_null(), !ptrs[GRAD2].is_null());
         for j in 0..run.len {
             let f = if p.grad_tensor { Dd::new(g.add(j).read().widen()) } else { p.factor };
             let v = T::grad(x.add(j).read(), y.add(j).read(), f);
-            if !g1.is_null() {
+            if has1 {
                 g1.add(j).write(v);
             }
-            if !g2.is_null() {
+            if has2 {
                 g2.add(j).write(v.neg());
             }
         }

@@ -574,3 +574,41 @@ fn empty_f32() {
 fn empty_f64() {
     empty::<f64>();
 }
+
+/// Backward with one gradient skipped (a NULL pointer) over several blocks: the other is the
+/// one the full call gives, bit for bit, and nothing else is written.
+fn skipped_gradient<T: Float>() {
+    let n = 2 * 16 * 16384 + 7; // past the element-wise block (16 x 16384)
+    let shape = [n as i64];
+    let d = CauchyTensorDesc { ndim: 1, shape: shape.as_ptr(), strides: null() };
+    let mut rng = Rng(7);
+    let x: Vec<T> = (0..n).map(|_| rng.value::<T>(-9.0, 9.0)).collect();
+    let y: Vec<T> = (0..n).map(|_| rng.value::<T>(-3.0, 3.0)).collect();
+    let g: Vec<T> = (0..n).map(|_| rng.value::<T>(-3.0, 3.0)).collect();
+    let (xp, yp, gp) = (x.as_ptr(), y.as_ptr(), g.as_ptr());
+    let mut full = [vec![T::sentinel(); n], vec![T::sentinel(); n]];
+    let [f1, f2] = &mut full;
+    ok(
+        unsafe {
+            T::BACKWARD(xp, &d, yp, &d, NONE, gp, &d, f1.as_mut_ptr(), &d, f2.as_mut_ptr(), &d)
+        },
+        "full",
+    );
+    for skip in [0, 1] {
+        let mut only = vec![T::sentinel(); n];
+        let (o, none) = (only.as_mut_ptr(), null_mut());
+        let (g1, g2) = if skip == 0 { (none, o) } else { (o, none) };
+        ok(unsafe { T::BACKWARD(xp, &d, yp, &d, NONE, gp, &d, g1, &d, g2, &d) }, "one gradient");
+        assert_bits(&format!("{} grad_img{} alone", T::NAME, 2 - skip), &only, &full[1 - skip]);
+    }
+}
+
+#[test]
+fn skipped_gradient_f32() {
+    skipped_gradient::<f32>();
+}
+
+#[test]
+fn skipped_gradient_f64() {
+    skipped_gradient::<f64>();
+}
