@@ -119,6 +119,9 @@ fn each_steps_past(dims: impl Iterator<Item = (usize, usize)>) -> bool {
     })
 }
 
+/// The most runs [`Walk::for_each_group`] hands out at once.
+pub(crate) const GROUP: usize = 16;
+
 /// The joint walk over `K` operands of one shape, in its fused dimensions.
 pub struct Walk<const K: usize> {
     numel: usize,
@@ -185,12 +188,7 @@ impl<const K: usize> Walk<K> {
             Dims::Heap(d) => d.for_each_run(begin, end, f),
         }
     }
-}
 
-/// The most runs [`Walk::for_each_group`] hands out at once.
-pub(crate) const GROUP: usize = 16;
-
-impl<const K: usize> Walk<K> {
     /// The runs of `begin..end` in order, up to [`GROUP`] consecutive ones at a time, so that
     /// a kernel can work on a tile across neighbouring runs (see `ops`).
     #[inline(always)]

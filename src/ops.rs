@@ -94,16 +94,15 @@ const OUT: usize = 3;
 const GRAD1: usize = 4;
 const GRAD2: usize = 5;
 
-/// What the per-element kernel does, fixed for the whole call.
+/// What the kernels do, fixed for the whole call.
 #[derive(Clone, Copy)]
-struct Plan<T> {
+struct Plan {
     loss_tensor: bool,
     loss_sum: bool,
     grad: bool,
     grad_tensor: bool,
     /// The upstream scalar over the MEAN divisor (when the upstream is not a tensor).
     factor: Dd,
-    _type: std::marker::PhantomData<T>,
 }
 
 /// Run a loss, backward or fused call.
@@ -124,7 +123,6 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         grad,
         grad_tensor: matches!(c.upstream, Upstream::Tensor(_)),
         factor: upstream_factor(g, if mean && grad { numel as f64 } else { 1.0 }),
-        _type: std::marker::PhantomData,
     };
     if !plan.loss_tensor && !plan.loss_sum && !plan.grad {
         return Ok(()); // backward with both gradients skipped: validation was the whole job
@@ -208,7 +206,7 @@ impl<T: Element, const N: usize> Scratch<T, N> {
 /// used where the plan says the operand is absent.
 #[inline(always)]
 unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
-    p: &Plan<T>,
+    p: &Plan,
     ptrs: &[*mut T; 6],
     run: Run<6>,
     s: &mut Scratch<T>,
@@ -248,16 +246,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let g =
             p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
         let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
-        if MODE != BACKWARD {
-            if p.loss_tensor {
-                T::losses(x, y, losses);
-            } else {
-                T::sum_losses(x, y, losses, acc);
-            }
-        }
-        if MODE != LOSS {
-            T::grads(x, y, g, p.factor, grads);
-        }
+        compute::<T, MODE>(p, (x, y, g), losses, grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], n, |j| T::narrow(losses[j]));
         }
@@ -267,6 +256,28 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         if MODE != LOSS && !ptrs[GRAD2].is_null() {
             store(at(GRAD2, base), step[GRAD2], n, |j| grads[j].neg());
         }
+    }
+}
+
+/// The losses (into `losses`, or added to `acc` for a sum) and the gradients (into `grads`)
+/// of one chunk or tile of inputs `(x, y, g)`, as the plan and the kind of call say.
+#[inline(always)]
+fn compute<T: Element, const MODE: u8>(
+    p: &Plan,
+    (x, y, g): (&[T], &[T], Option<&[T]>),
+    losses: &mut [f64],
+    grads: &mut [T],
+    acc: &mut Acc,
+) {
+    if MODE != BACKWARD {
+        if p.loss_tensor {
+            T::losses(x, y, losses);
+        } else {
+            T::sum_losses(x, y, losses, acc);
+        }
+    }
+    if MODE != LOSS {
+        T::grads(x, y, g, p.factor, grads);
     }
 }
 
@@ -321,7 +332,12 @@ unsafe fn store<T>(dst: *mut T, step: isize, n: usize, v: impl Fn(usize) -> T) {
 /// # Safety
 /// As [`run_chunks`], for every run in `runs` (which share their steps).
 #[inline(always)]
-unsafe fn run_tile<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], runs: &[Run<6>]) {
+unsafe fn run_tile<T: Element, const MODE: u8>(
+    p: &Plan,
+    ptrs: &[*mut T; 6],
+    runs: &[Run<6>],
+    acc: &mut Acc,
+) {
     let s = &mut Scratch::<T, TILE>::new();
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
@@ -337,19 +353,16 @@ unsafe fn run_tile<T: Element>(p: &Plan<T>, ptrs: &[*mut T; 6], runs: &[Run<6>])
             tile.visit(GRAD_OUT, |e, q| s.g[e] = q.read());
         }
         let n = runs.len() * PIECE;
-        let (x, y) = (&s.x[..n], &s.y[..n]);
-        if p.loss_tensor {
-            T::losses(x, y, &mut s.losses[..n]);
+        let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
+        compute::<T, MODE>(p, inputs, &mut s.losses[..n], &mut s.grads[..n], acc);
+        if MODE != BACKWARD && p.loss_tensor {
             tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
         }
-        if p.grad {
-            T::grads(x, y, p.grad_tensor.then_some(&s.g[..n]), p.factor, &mut s.grads[..n]);
-            if !ptrs[GRAD1].is_null() {
-                tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
-            }
-            if !ptrs[GRAD2].is_null() {
-                tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
-            }
+        if MODE != LOSS && !ptrs[GRAD1].is_null() {
+            tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
+        }
+        if MODE != LOSS && !ptrs[GRAD2].is_null() {
+            tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
         }
     }
 }
@@ -434,7 +447,7 @@ impl<T> Tile<'_, T> {
 /// As [`run_chunks`], for every run in `runs`.
 #[inline(always)]
 unsafe fn run_group<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
-    p: &Plan<T>,
+    p: &Plan,
     ptrs: &[*mut T; 6],
     runs: &[Run<6>],
     s: &mut Scratch<T>,
@@ -447,14 +460,14 @@ unsafe fn run_group<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             run_chunks::<T, CONTIGUOUS, MODE>(p, ptrs, run, s, acc);
         }
     } else {
-        run_tile(p, ptrs, runs);
+        run_tile::<T, MODE>(p, ptrs, runs, acc);
     }
 }
 
 /// A compiled [`run_group`]: itself (portable) or [`run_group_avx2`]. Called through this
 /// pointer it stays a function of its own, not inlined into the walk's closure, where the
 /// compiler would lose track of which references may alias and vectorise less.
-type GroupFn<T> = unsafe fn(&Plan<T>, &[*mut T; 6], &[Run<6>], &mut Scratch<T>, &mut Acc);
+type GroupFn<T> = unsafe fn(&Plan, &[*mut T; 6], &[Run<6>], &mut Scratch<T>, &mut Acc);
 
 /// The [`run_group`] for this CPU, layout and kind of call.
 fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
@@ -472,7 +485,7 @@ fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
 /// As [`run_group`], on a CPU with AVX2 and FMA.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
-    p: &Plan<T>,
+    p: &Plan,
     ptrs: &[*mut T; 6],
     runs: &[Run<6>],
     s: &mut Scratch<T>,
@@ -490,7 +503,7 @@ unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 /// As [`run_chunks`], for every run of `walk`, with a `group` the CPU supports.
 unsafe fn kernel<T: Element>(
     group: GroupFn<T>,
-    p: &Plan<T>,
+    p: &Plan,
     ptrs: &[*mut T; 6],
     walk: &Walk<6>,
     (begin, end): (usize, usize),
