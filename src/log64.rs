@@ -16,10 +16,23 @@
 //! give the same bits.
 
 use crate::dd::two_sum;
+use crate::math::estrin;
 
 mod table;
 
 use table::{CELL_SHIFT, INVC, LN2_HI, LN2_LO, LOGC_HI, LOGC_LO, OFF, P};
+
+/// [`P`] with a zero coefficient of degree 7, for [`estrin`] (the extra term is exactly 0 for
+/// every finite `v`; a non-finite `v` comes only from a non-finite `hi`, whose result is `hi`).
+const P8: [f64; 8] = {
+    let mut c = [0.0; 8];
+    let mut k = 0;
+    while k < P.len() {
+        c[k] = P[k];
+        k += 1;
+    }
+    c
+};
 
 /// `hi = 2^k * z` with `z` in [A, 2A), and the table cell of `z`.
 #[inline(always)]
@@ -54,7 +67,7 @@ pub fn log_dd(hi: f64, lo: f64) -> f64 {
     let y_hi = w + v.hi;
     let e = (w - y_hi) + v.hi;
     // log1p(v) - v = v^2 P(v); v.lo's part in it is below 2^-60 of v.
-    let p = P[..P.len() - 1].iter().rev().fold(P[P.len() - 1], |acc, &c| acc.mul_add(v.hi, c));
+    let p = estrin(v.hi, &P8);
     let tail = kd.mul_add(LN2_LO, logc_lo) + (e + v.lo);
     let y = y_hi + (v.hi * v.hi).mul_add(p, tail);
     if hi < f64::INFINITY {
