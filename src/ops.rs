@@ -291,22 +291,22 @@ unsafe fn input<T: Copy>(src: *const T, step: isize, direct: bool, buf: &mut [T]
     if direct {
         std::slice::from_raw_parts(src, buf.len())
     } else {
-        load(src, step, buf);
+        load(src, step, buf, |v| v);
         buf
     }
 }
 
-/// Read `dst.len()` elements from `src` on, `step` apart (a plain copy, which vectorises,
-/// when the step is 1: a strided run may still be contiguous in some operands).
+/// Read `dst.len()` elements from `src` on, `step` apart, through `f` (a plain loop, which
+/// vectorises, when the step is 1: a strided run may still be contiguous in some operands).
 ///
 /// # Safety
 /// Those elements are readable.
 #[inline(always)]
-unsafe fn load<T: Copy>(src: *const T, step: isize, dst: &mut [T]) {
+unsafe fn load<T: Copy, U>(src: *const T, step: isize, dst: &mut [U], f: impl Fn(T) -> U) {
     if step == 1 {
-        dst.iter_mut().enumerate().for_each(|(j, d)| *d = src.add(j).read());
+        dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(src.add(j).read()));
     } else {
-        dst.iter_mut().enumerate().for_each(|(j, d)| *d = src.offset(j as isize * step).read());
+        dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(src.offset(j as isize * step).read()));
     }
 }
 
@@ -517,24 +517,50 @@ unsafe fn kernel<T: Element>(
     }
 }
 
+/// Add the elements of `run` over `x`, times `scale`, to `acc`, a chunk at a time.
+///
+/// # Safety
+/// Every element of the run is readable from `x`.
+#[inline(always)]
+unsafe fn sum_run<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Acc) {
+    let (mut vals, step) = ([0.0; CHUNK], run.step[0]);
+    for base in (0..run.len).step_by(CHUNK) {
+        let vals = &mut vals[..CHUNK.min(run.len - base)];
+        let src = x.wrapping_offset(run.start[0] + base as isize * step);
+        load(src, step, vals, |v| v.widen() * scale);
+        acc.add_values(vals);
+    }
+}
+
+/// A compiled [`sum_run`] (a pointer for the reason [`GroupFn`] gives).
+type SumFn<T> = unsafe fn(*const T, Run<1>, f64, &mut Acc);
+
+/// [`sum_run`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// As [`sum_run`], on a CPU with AVX2 and FMA.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn sum_run_avx2<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Acc) {
+    sum_run(x, run, scale, acc)
+}
+
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
 const SCALE_UP: f64 = 18446744073709551616.0;
 
 /// Run a `cauchy_reduce_*` call.
 pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
+    let walk = Walk::new(&c.x.layout, [&c.x.layout]);
+    let ptr = Ptrs([c.x.ptr]);
+    let sum: SumFn<T> = match isa() {
+        Isa::Avx2 => sum_run_avx2::<T>,
+        Isa::Portable => sum_run::<T>,
+    };
     let sum_scaled = |scale: f64| -> Result<Acc, Error> {
-        let walk = Walk::new(&c.x.layout, [&c.x.layout]);
-        let ptr = Ptrs([c.x.ptr]);
         blocks(walk.numel(), BLOCK, |begin, end, acc| {
-            walk.for_each_run(begin, end, |run| {
-                let x = ptr.get()[0];
-                for i in 0..run.len {
-                    // SAFETY: validated input; the run lies inside its shape.
-                    let v = unsafe { x.offset(run.start[0] + i as isize * run.step[0]).read() };
-                    acc.add(v.widen() * scale);
-                }
-            })
+            // SAFETY: validation proved the input's elements addressable by its layout;
+            // `isa()` only picks paths the CPU supports.
+            walk.for_each_run(begin, end, |run| unsafe { sum(ptr.get()[0], run, scale, acc) })
         })
     };
     let numel = c.x.layout.numel();

@@ -74,8 +74,9 @@ impl Acc {
         self.tiny.lo += s.lo + scaled.lo;
     }
 
-    /// Add the next losses of the block (each >= 0, +inf or NaN), each to the lane of its
-    /// position; `COMPENSATED` keeps each lane's rounding errors (f64 losses).
+    /// Add the next losses of the block (each >= 0, +inf or NaN; or finite values of any sign,
+    /// see [`Acc::add_values`]), each to the lane of its position; `COMPENSATED` keeps each
+    /// lane's rounding errors (f64 losses, reduced values).
     #[inline(always)]
     pub fn add_losses<const COMPENSATED: bool>(&mut self, vals: &[f64]) {
         let (mut hi, mut lo) = (self.lanes, self.lanes_lo);
@@ -104,6 +105,24 @@ impl Acc {
         }
         (self.lanes, self.lanes_lo) = (hi, lo);
         self.pos += vals.len();
+    }
+
+    /// Add the next values of the block, of any sign or class (`cauchy_reduce`); non-finite
+    /// ones are replaced by 0 in `vals` after being recorded. Finite values go to the
+    /// compensated lanes; a lane that overflows makes the whole sum overflow (see
+    /// [`Acc::overflowed`]), as the running sum would.
+    #[inline(always)]
+    pub fn add_values(&mut self, vals: &mut [f64]) {
+        if vals.iter().fold(false, |any, v| any | !v.is_finite()) {
+            for v in vals.iter_mut().filter(|v| !v.is_finite()) {
+                self.add(*v);
+                *v = 0.0;
+            }
+        }
+        self.add_losses::<true>(vals);
+        if self.lanes.iter().fold(false, |any, v| any | !v.is_finite()) {
+            (self.sum.hi, self.lanes, self.lanes_lo) = (f64::INFINITY, [0.0; LANES], [0.0; LANES]);
+        }
     }
 
     /// The same sum with the lanes added into the main sum, in lane order.
