@@ -6,6 +6,9 @@
 //! installs the defaults and restores the caller's value when dropped.
 
 /// Restores the saved floating-point control state on drop.
+///
+/// Writing the register costs far more than reading it (a small call's worth), so each write
+/// happens only when it changes the value: a caller already in the defaults pays two reads.
 pub struct DefaultFpEnv {
     #[allow(dead_code)] // read only on the architectures that have a control register
     saved: u64,
@@ -15,7 +18,7 @@ impl DefaultFpEnv {
     #[inline]
     pub fn enter() -> DefaultFpEnv {
         let saved = imp::read();
-        imp::write(imp::defaults_for(saved));
+        set(saved, imp::defaults_for(saved));
         DefaultFpEnv { saved }
     }
 }
@@ -23,7 +26,16 @@ impl DefaultFpEnv {
 impl Drop for DefaultFpEnv {
     #[inline]
     fn drop(&mut self) {
-        imp::write(self.saved);
+        // Also restores status flags the computation raised, as an unconditional write would.
+        set(imp::read(), self.saved);
+    }
+}
+
+/// Write `want` unless the register, read as `now`, already holds it.
+#[inline]
+fn set(now: u64, want: u64) {
+    if now != want {
+        imp::write(want);
     }
 }
 

@@ -134,6 +134,9 @@ pub struct Walk<const K: usize> {
 const INLINE_DIMS: usize = 4;
 
 enum Dims<const K: usize> {
+    /// One run in which every operand steps by 1: C-contiguous operands (the common call), or
+    /// at most one element (whose strides never matter). Built without looking at a stride.
+    Line,
     Inline(Fused<K, INLINE_DIMS>),
     Heap(Box<Fused<K, MAX_NDIM>>),
 }
@@ -156,7 +159,19 @@ pub struct Run<const K: usize> {
 
 impl<const K: usize> Walk<K> {
     /// Merge the layouts of `K` operands that all have the shape of `shape`.
+    /// (Inlined, and the fused dimensions built in place by a call of their own, so that the
+    /// common call neither calls nor moves anything here.)
+    #[inline(always)]
     pub fn new(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
+        if shape.numel <= 1 || layouts.iter().all(|l| l.strides.is_none()) {
+            Walk { numel: shape.numel, dims: Dims::Line }
+        } else {
+            Walk::fused(shape, layouts)
+        }
+    }
+
+    /// [`Walk::new`] for a layout that is not a [`Dims::Line`].
+    fn fused(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
         let dims = match Fused::new(shape, layouts) {
             Some(few) => Dims::Inline(few),
             None => Dims::Heap(Box::new(
@@ -173,6 +188,7 @@ impl<const K: usize> Walk<K> {
     /// Whether every operand steps by one element along the innermost dimension.
     pub fn inner_contiguous(&self) -> bool {
         let inner = match &self.dims {
+            Dims::Line => return true,
             Dims::Inline(d) => d.stride[d.ndim - 1],
             Dims::Heap(d) => d.stride[d.ndim - 1],
         };
@@ -182,8 +198,12 @@ impl<const K: usize> Walk<K> {
     /// Call `f` on the runs covering logical indices `begin..end`, in order (inlined, so that
     /// `f` is compiled with the caller's target features).
     #[inline(always)]
-    pub fn for_each_run(&self, begin: usize, end: usize, f: impl FnMut(Run<K>)) {
+    pub fn for_each_run(&self, begin: usize, end: usize, mut f: impl FnMut(Run<K>)) {
         match &self.dims {
+            Dims::Line if begin < end => {
+                f(Run { start: [begin as isize; K], step: [1; K], len: end - begin })
+            }
+            Dims::Line => {}
             Dims::Inline(d) => d.for_each_run(begin, end, f),
             Dims::Heap(d) => d.for_each_run(begin, end, f),
         }
@@ -214,13 +234,6 @@ impl<const K: usize, const D: usize> Fused<K, D> {
     /// `None` when more than `D` dimensions remain.
     fn new(shape: &Layout, layouts: [&Layout; K]) -> Option<Fused<K, D>> {
         let mut w = Fused { ndim: 0, size: [0; D], stride: [[0; K]; D] };
-        if shape.numel <= 1 || layouts.iter().all(|l| l.strides.is_none()) {
-            // One dimension, without the loop below: nothing to visit or one element (strides
-            // never looked at), or C-contiguous operands (all fuse, stride 1: the common call).
-            let stride = if shape.numel <= 1 { 0 } else { 1 };
-            (w.ndim, w.size[0], w.stride[0]) = (1, shape.numel, [stride; K]);
-            return Some(w);
-        }
         // The dimensions of size > 1 with every operand's stride, ordered by the first
         // operand's memory layout: largest |stride| outermost, ties in logical order (so a
         // C-ordered first operand keeps C order). Its elements are then read in memory order.

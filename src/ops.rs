@@ -17,6 +17,7 @@ use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
@@ -34,23 +35,24 @@ fn blocks(
     len: usize,
     body: impl Fn(usize, usize, &mut Acc) + Sync,
 ) -> Result<Acc, Error> {
-    let block = |b: usize| {
-        let mut acc = Acc::default();
-        body(b * len, ((b + 1) * len).min(n), &mut acc);
-        acc
-    };
+    // Block `b`'s sum into a fresh `acc` (filled in place: an `Acc` is large to move).
+    let block = |b: usize, acc: &mut Acc| body(b * len, ((b + 1) * len).min(n), acc);
     let count = n.div_ceil(len);
     let mut total = Acc::default();
     if n < PARALLEL_MIN || pool::num_threads() == 1 {
         for b in 0..count {
-            total.merge(&block(b));
+            let mut acc = Acc::default();
+            block(b, &mut acc);
+            total.merge(&acc);
         }
     } else {
         // Workers install the default floating-point environment per block (the calling
         // thread already runs under the one `run_call` / `run_reduce` set).
         let on_worker = |b: usize| {
             let _env = DefaultFpEnv::enter();
-            block(b)
+            let mut acc = Acc::default();
+            block(b, &mut acc);
+            acc
         };
         let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(on_worker).collect())?;
         for p in &partials {
@@ -182,17 +184,58 @@ const TILE: usize = GROUP * PIECE;
 
 /// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
 struct Scratch<T, const N: usize = CHUNK> {
-    x: [T; N],
-    y: [T; N],
-    g: [T; N],
-    grads: [T; N],
-    losses: [f64; N],
+    x: Buf<T, N>,
+    y: Buf<T, N>,
+    g: Buf<T, N>,
+    grads: Buf<T, N>,
+    losses: Buf<f64, N>,
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
     fn new() -> Self {
-        let zeros = || [T::ZERO; N];
-        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; N] }
+        Scratch {
+            x: Buf::new(),
+            y: Buf::new(),
+            g: Buf::new(),
+            grads: Buf::new(),
+            losses: Buf::new(),
+        }
+    }
+}
+
+/// Room for `N` values, initialised only as far as it has been used: a small call would
+/// otherwise spend longer zeroing buffers than computing.
+struct Buf<T, const N: usize> {
+    v: [MaybeUninit<T>; N],
+    /// How many leading values are initialised.
+    ready: usize,
+}
+
+impl<T: Copy, const N: usize> Buf<T, N> {
+    fn new() -> Self {
+        Buf { v: [const { MaybeUninit::uninit() }; N], ready: 0 }
+    }
+
+    /// The first `n` (at most `N`) values, those never used before set to `zero`.
+    #[inline(always)]
+    fn first(&mut self, n: usize, zero: T) -> &mut [T] {
+        self.v[self.ready.min(n)..n].iter_mut().for_each(|v| _ = v.write(zero));
+        self.ready = self.ready.max(n);
+        // SAFETY: the first `n` values are initialised (just now, or earlier: `ready`), and
+        // `MaybeUninit<T>` has `T`'s layout.
+        unsafe { &mut *(&mut self.v[..n] as *mut [MaybeUninit<T>] as *mut [T]) }
+    }
+
+    /// The first `n` (at most `N`) values, as `write` sets them (with no zeroing first).
+    ///
+    /// # Safety
+    /// `write` initialises every value of the slice it is given.
+    #[inline(always)]
+    unsafe fn fill(&mut self, n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> &[T] {
+        write(&mut self.v[..n]);
+        self.ready = self.ready.max(n);
+        // SAFETY: as in `first`: the caller's `write` initialised the first `n` values.
+        &*(&self.v[..n] as *const [MaybeUninit<T>] as *const [T])
     }
 }
 
@@ -241,11 +284,13 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
-        let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
+        let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x, n);
+        let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y, n);
         let g =
-            p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
-        let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
+            p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g, n));
+        // Only the outputs this kind of call computes (each buffer is zeroed on first use).
+        let losses = if MODE != BACKWARD { s.losses.first(n, 0.0) } else { &mut [] };
+        let grads = if MODE != LOSS { s.grads.first(n, T::ZERO) } else { &mut [] };
         compute::<T, MODE>(p, (x, y, g), losses, grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], n, |j| T::narrow(losses[j]));
@@ -281,18 +326,23 @@ fn compute<T: Element, const MODE: u8>(
     }
 }
 
-/// The `buf.len()` input elements from `src` on, `step` apart: in place if `direct` (the
-/// step is then 1), else copied into `buf`.
+/// The `n` input elements from `src` on, `step` apart: in place if `direct` (the step is
+/// then 1), else copied into `buf`.
 ///
 /// # Safety
 /// Those elements are readable, and not written while the returned slice is in use.
 #[inline(always)]
-unsafe fn input<T: Copy>(src: *const T, step: isize, direct: bool, buf: &mut [T]) -> &[T] {
+unsafe fn input<T: Copy>(
+    src: *const T,
+    step: isize,
+    direct: bool,
+    buf: &mut Buf<T, CHUNK>,
+    n: usize,
+) -> &[T] {
     if direct {
-        std::slice::from_raw_parts(src, buf.len())
+        std::slice::from_raw_parts(src, n)
     } else {
-        load(src, step, buf, |v| v);
-        buf
+        buf.fill(n, |dst| load(src, step, dst, MaybeUninit::new))
     }
 }
 
@@ -338,7 +388,11 @@ unsafe fn run_tile<T: Element, const MODE: u8>(
     runs: &[Run<6>],
     acc: &mut Acc,
 ) {
-    let s = &mut Scratch::<T, TILE>::new();
+    let n = runs.len() * PIECE;
+    let mut scratch = Scratch::<T, TILE>::new();
+    let s = &mut scratch;
+    let (x, y, g) = (s.x.first(n, T::ZERO), s.y.first(n, T::ZERO), s.g.first(n, T::ZERO));
+    let (losses, grads) = (s.losses.first(n, 0.0), s.grads.first(n, T::ZERO));
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
         // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
@@ -347,22 +401,21 @@ unsafe fn run_tile<T: Element, const MODE: u8>(
         for k in [IMG1, IMG2, GRAD_OUT, OUT, GRAD1, GRAD2] {
             tile.prefetch_next(k, k >= OUT);
         }
-        tile.visit(IMG1, |e, q| s.x[e] = q.read());
-        tile.visit(IMG2, |e, q| s.y[e] = q.read());
+        tile.visit(IMG1, |e, q| x[e] = q.read());
+        tile.visit(IMG2, |e, q| y[e] = q.read());
         if p.grad_tensor {
-            tile.visit(GRAD_OUT, |e, q| s.g[e] = q.read());
+            tile.visit(GRAD_OUT, |e, q| g[e] = q.read());
         }
-        let n = runs.len() * PIECE;
-        let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        compute::<T, MODE>(p, inputs, &mut s.losses[..n], &mut s.grads[..n], acc);
+        let inputs = (&*x, &*y, p.grad_tensor.then_some(&*g));
+        compute::<T, MODE>(p, inputs, &mut *losses, &mut *grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
-            tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
+            tile.visit(OUT, |e, q| q.write(T::narrow(losses[e])));
         }
         if MODE != LOSS && !ptrs[GRAD1].is_null() {
-            tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
+            tile.visit(GRAD1, |e, q| q.write(grads[e]));
         }
         if MODE != LOSS && !ptrs[GRAD2].is_null() {
-            tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
+            tile.visit(GRAD2, |e, q| q.write(grads[e].neg()));
         }
     }
 }

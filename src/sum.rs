@@ -128,17 +128,18 @@ impl Acc {
     /// The same sum with the lanes added into the main sum, in lane order.
     fn folded(&self) -> Acc {
         let mut acc = Acc { lanes: [0.0; LANES], lanes_lo: [0.0; LANES], pos: 0, ..*self };
-        if self.pos == 0 {
-            // Empty lanes (a merged total): each step adds 0 to the same sum, so when one step
-            // leaves its bits as they are, every step does.
-            let step = acc.sum + Dd::default();
-            if (step.hi.to_bits(), step.lo.to_bits())
-                == (acc.sum.hi.to_bits(), acc.sum.lo.to_bits())
-            {
-                return acc;
+        for (k, (&hi, &lo)) in self.lanes.iter().zip(&self.lanes_lo).enumerate() {
+            if k >= self.pos {
+                // This lane and the later ones never took a loss (a short block, or a merged
+                // total): each step adds (+0, +0) to the same sum, so when one step leaves its
+                // bits as they are, every step does.
+                let step = acc.sum + Dd::default();
+                if (step.hi.to_bits(), step.lo.to_bits())
+                    == (acc.sum.hi.to_bits(), acc.sum.lo.to_bits())
+                {
+                    break;
+                }
             }
-        }
-        for (&hi, &lo) in self.lanes.iter().zip(&self.lanes_lo) {
             if hi.is_finite() {
                 acc.sum = acc.sum + Dd { hi, lo };
             } else {

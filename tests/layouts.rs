@@ -612,3 +612,67 @@ fn skipped_gradient_f32() {
 fn skipped_gradient_f64() {
     skipped_gradient::<f64>();
 }
+
+/// Every function on `n` elements in the layout `kind`: the bits of every result, in order.
+fn all_results<T: Float>(n: i64, kind: Kind, values: &[[T; 3]]) -> Vec<u64> {
+    let shape = [n];
+    let strides = strides(&shape, kind);
+    let operand = |k: usize| {
+        View::of(&shape, strides.as_deref(), &values.iter().map(|v| v[k]).collect::<Vec<_>>())
+    };
+    let (x, y, g) = (operand(0), operand(1), operand(2));
+    let (xp, xd, yp, yd) = (x.ptr(), x.desc(), y.ptr(), y.desc());
+    let (mut out, mut g1, mut g2) =
+        (output::<T>(&shape, kind), output(&shape, kind), output(&shape, kind));
+    let mut bits = vec![];
+    let mut keep = |views: &[&View<T>], one: T| {
+        bits.extend(views.iter().flat_map(|v| v.values()).chain([one]).map(|v| v.bits()));
+    };
+    let upstream = T::from_f64(0.75);
+    for red in [NONE, MEAN, SUM] {
+        let mut one = T::sentinel();
+        let (o, od) =
+            if red == NONE { (out.ptr_mut(), out.desc()) } else { (&mut one as *mut T, null()) };
+        ok(unsafe { T::LOSS(xp, xd, yp, yd, red, o, od) }, "loss");
+        keep(&[&out], one);
+        let (gp, gd) =
+            if red == NONE { (g.ptr(), g.desc()) } else { (&upstream as *const T, null()) };
+        let (g1p, g1d, g2p, g2d) = (g1.ptr_mut(), g1.desc(), g2.ptr_mut(), g2.desc());
+        ok(unsafe { T::BACKWARD(xp, xd, yp, yd, red, gp, gd, g1p, g1d, g2p, g2d) }, "backward");
+        keep(&[&g1, &g2], one);
+        ok(unsafe { T::FUSED(xp, xd, yp, yd, red, o, od, g1p, g1d, g2p, g2d) }, "fused");
+        keep(&[&out, &g1, &g2], one);
+        if red != NONE {
+            ok(unsafe { T::REDUCE(xp, xd, red, &mut one) }, "reduce");
+            keep(&[], one);
+        }
+    }
+    bits
+}
+
+/// Small contiguous calls (one run, stride 1, scratch buffers zeroed only as far as used,
+/// sums of fewer elements than lanes) give the bits of the same data in a strided view (the
+/// general walk): one element up to past a lane group and a chunk.
+fn small_calls_match_strided<T: Float>() {
+    let mut rng = Rng(3);
+    for n in (1..=17).chain([63, 64, 65, 130]) {
+        let values: Vec<[T; 3]> = (0..n)
+            .map(|_| [rng.value(-4.0, 4.0), rng.value(-4.0, 4.0), rng.value(-2.0, 2.0)])
+            .collect();
+        let want = all_results::<T>(n, Kind::Sliced, &values);
+        for kind in [Kind::Null, Kind::Contiguous, Kind::Flipped] {
+            let got = all_results::<T>(n, kind, &values);
+            assert!(got == want, "{} n = {n} {kind:?}: not bit-identical to Sliced", T::NAME);
+        }
+    }
+}
+
+#[test]
+fn small_calls_match_strided_f32() {
+    small_calls_match_strided::<f32>();
+}
+
+#[test]
+fn small_calls_match_strided_f64() {
+    small_calls_match_strided::<f64>();
+}

@@ -189,6 +189,17 @@ impl<T: Float> View<T> {
         View::new(shape, strides, T::sentinel)
     }
 
+    /// A view of `shape` with `strides` whose logical elements (C order) are `values` (one
+    /// per element: no stride 0), the padding the sentinel.
+    pub fn of(shape: &[i64], strides: Option<&[i64]>, values: &[T]) -> View<T> {
+        let mut v = View::output(shape, strides);
+        assert_eq!(v.index.len(), values.len());
+        for (&i, &x) in v.index.iter().zip(values) {
+            v.buf[i] = x;
+        }
+        v
+    }
+
     /// A copy with the same layout over a fresh buffer.
     pub fn copy(&self) -> View<T> {
         let (shape, strides) = (self.shape.clone(), self.strides.clone());
