@@ -17,7 +17,6 @@ use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
@@ -184,58 +183,17 @@ const TILE: usize = GROUP * PIECE;
 
 /// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
 struct Scratch<T, const N: usize = CHUNK> {
-    x: Buf<T, N>,
-    y: Buf<T, N>,
-    g: Buf<T, N>,
-    grads: Buf<T, N>,
-    losses: Buf<f64, N>,
+    x: [T; N],
+    y: [T; N],
+    g: [T; N],
+    grads: [T; N],
+    losses: [f64; N],
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
     fn new() -> Self {
-        Scratch {
-            x: Buf::new(),
-            y: Buf::new(),
-            g: Buf::new(),
-            grads: Buf::new(),
-            losses: Buf::new(),
-        }
-    }
-}
-
-/// Room for `N` values, initialised only as far as it has been used: a small call would
-/// otherwise spend longer zeroing buffers than computing.
-struct Buf<T, const N: usize> {
-    v: [MaybeUninit<T>; N],
-    /// How many leading values are initialised.
-    ready: usize,
-}
-
-impl<T: Copy, const N: usize> Buf<T, N> {
-    fn new() -> Self {
-        Buf { v: [const { MaybeUninit::uninit() }; N], ready: 0 }
-    }
-
-    /// The first `n` (at most `N`) values, those never used before set to `zero`.
-    #[inline(always)]
-    fn first(&mut self, n: usize, zero: T) -> &mut [T] {
-        self.v[self.ready.min(n)..n].iter_mut().for_each(|v| _ = v.write(zero));
-        self.ready = self.ready.max(n);
-        // SAFETY: the first `n` values are initialised (just now, or earlier: `ready`), and
-        // `MaybeUninit<T>` has `T`'s layout.
-        unsafe { &mut *(&mut self.v[..n] as *mut [MaybeUninit<T>] as *mut [T]) }
-    }
-
-    /// The first `n` (at most `N`) values, as `write` sets them (with no zeroing first).
-    ///
-    /// # Safety
-    /// `write` initialises every value of the slice it is given.
-    #[inline(always)]
-    unsafe fn fill(&mut self, n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> &[T] {
-        write(&mut self.v[..n]);
-        self.ready = self.ready.max(n);
-        // SAFETY: as in `first`: the caller's `write` initialised the first `n` values.
-        &*(&self.v[..n] as *const [MaybeUninit<T>] as *const [T])
+        let zeros = || [T::ZERO; N];
+        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; N] }
     }
 }
 
@@ -284,13 +242,11 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x, n);
-        let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y, n);
+        let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
+        let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
         let g =
-            p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g, n));
-        // Only the outputs this kind of call computes (each buffer is zeroed on first use).
-        let losses = if MODE != BACKWARD { s.losses.first(n, 0.0) } else { &mut [] };
-        let grads = if MODE != LOSS { s.grads.first(n, T::ZERO) } else { &mut [] };
+            p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
+        let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
         compute::<T, MODE>(p, (x, y, g), losses, grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], n, |j| T::narrow(losses[j]));
@@ -326,23 +282,18 @@ fn compute<T: Element, const MODE: u8>(
     }
 }
 
-/// The `n` input elements from `src` on, `step` apart: in place if `direct` (the step is
-/// then 1), else copied into `buf`.
+/// The `buf.len()` input elements from `src` on, `step` apart: in place if `direct` (the
+/// step is then 1), else copied into `buf`.
 ///
 /// # Safety
 /// Those elements are readable, and not written while the returned slice is in use.
 #[inline(always)]
-unsafe fn input<T: Copy>(
-    src: *const T,
-    step: isize,
-    direct: bool,
-    buf: &mut Buf<T, CHUNK>,
-    n: usize,
-) -> &[T] {
+unsafe fn input<T: Copy>(src: *const T, step: isize, direct: bool, buf: &mut [T]) -> &[T] {
     if direct {
-        std::slice::from_raw_parts(src, n)
+        std::slice::from_raw_parts(src, buf.len())
     } else {
-        buf.fill(n, |dst| load(src, step, dst, MaybeUninit::new))
+        load(src, step, buf, |v| v);
+        buf
     }
 }
 
@@ -388,11 +339,7 @@ unsafe fn run_tile<T: Element, const MODE: u8>(
     runs: &[Run<6>],
     acc: &mut Acc,
 ) {
-    let n = runs.len() * PIECE;
-    let mut scratch = Scratch::<T, TILE>::new();
-    let s = &mut scratch;
-    let (x, y, g) = (s.x.first(n, T::ZERO), s.y.first(n, T::ZERO), s.g.first(n, T::ZERO));
-    let (losses, grads) = (s.losses.first(n, 0.0), s.grads.first(n, T::ZERO));
+    let s = &mut Scratch::<T, TILE>::new();
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
         // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
@@ -401,21 +348,22 @@ unsafe fn run_tile<T: Element, const MODE: u8>(
         for k in [IMG1, IMG2, GRAD_OUT, OUT, GRAD1, GRAD2] {
             tile.prefetch_next(k, k >= OUT);
         }
-        tile.visit(IMG1, |e, q| x[e] = q.read());
-        tile.visit(IMG2, |e, q| y[e] = q.read());
+        tile.visit(IMG1, |e, q| s.x[e] = q.read());
+        tile.visit(IMG2, |e, q| s.y[e] = q.read());
         if p.grad_tensor {
-            tile.visit(GRAD_OUT, |e, q| g[e] = q.read());
+            tile.visit(GRAD_OUT, |e, q| s.g[e] = q.read());
         }
-        let inputs = (&*x, &*y, p.grad_tensor.then_some(&*g));
-        compute::<T, MODE>(p, inputs, &mut *losses, &mut *grads, acc);
+        let n = runs.len() * PIECE;
+        let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
+        compute::<T, MODE>(p, inputs, &mut s.losses[..n], &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
-            tile.visit(OUT, |e, q| q.write(T::narrow(losses[e])));
+            tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
         }
         if MODE != LOSS && !ptrs[GRAD1].is_null() {
-            tile.visit(GRAD1, |e, q| q.write(grads[e]));
+            tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
         }
         if MODE != LOSS && !ptrs[GRAD2].is_null() {
-            tile.visit(GRAD2, |e, q| q.write(grads[e].neg()));
+            tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
         }
     }
 }
@@ -471,21 +419,38 @@ impl<T> Tile<'_, T> {
     #[inline(always)]
     unsafe fn visit(&self, k: usize, mut f: impl FnMut(usize, *mut T)) {
         let step = self.runs[0].step[k];
-        let len = |r: &Run<6>| PIECE.min(r.len.saturating_sub(self.at));
-        let cell = |r: &Run<6>, j: usize| {
-            self.ptrs[k].wrapping_offset(r.start[k] + (self.at + j) as isize * step)
-        };
+        // Each run's piece: its first address and its length (the last runs may be short).
+        let mut pieces = [(self.ptrs[k], 0); GROUP];
+        for (p, r) in pieces.iter_mut().zip(self.runs) {
+            let first = self.ptrs[k].wrapping_offset(r.start[k] + self.at as isize * step);
+            *p = (first, PIECE.min(r.len.saturating_sub(self.at)));
+        }
+        let pieces = &pieces[..self.runs.len().min(GROUP)];
         if step == 1 {
-            for (i, r) in self.runs.iter().enumerate() {
-                for j in 0..len(r) {
-                    f(i * PIECE + j, cell(r, j));
+            for (i, &(q, len)) in pieces.iter().enumerate() {
+                for j in 0..len {
+                    f(i * PIECE + j, q.add(j));
+                }
+            }
+        } else if pieces.len() == GROUP
+            && pieces
+                .iter()
+                .enumerate()
+                .all(|(i, &(q, len))| len == PIECE && q == pieces[0].0.wrapping_add(i))
+        {
+            // A full tile whose runs are neighbours in memory: each step along the runs is
+            // one contiguous row of GROUP elements.
+            for j in 0..PIECE {
+                let row = pieces[0].0.wrapping_offset(j as isize * step);
+                for i in 0..GROUP {
+                    f(i * PIECE + j, row.wrapping_add(i));
                 }
             }
         } else {
             for j in 0..PIECE {
-                for (i, r) in self.runs.iter().enumerate() {
-                    if j < len(r) {
-                        f(i * PIECE + j, cell(r, j));
+                for (i, &(q, len)) in pieces.iter().enumerate() {
+                    if j < len {
+                        f(i * PIECE + j, q.wrapping_offset(j as isize * step));
                     }
                 }
             }
