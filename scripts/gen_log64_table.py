@@ -177,7 +177,7 @@ def write_table(rows, rmax, vmax, ln2_hi, ln2_lo, coeffs, err):
         f"/// |r| <= {float(rmax):.6e} = 2^{l2(rmax):.3f} over the table (the tests check).",
         "#[cfg(test)]",
         f"pub(super) const R_MAX: f64 = {lit(float(rmax))};",
-        f"/// log1p(v) = v + v^2 * P(v), P(v) = sum P[j] v^j, for |v| <= {float(vmax):.6e} "
+        f"/// `log1p(v) = v + v^2 * P(v)`, `P(v) = sum P[j] v^j`, for |v| <= {float(vmax):.6e} "
         f"= 2^{l2(vmax):.3f};",
         f"/// relative error of log1p {float(err):.2e} = 2^{float(log(err, 2)):.1f}.",
         f"pub(super) const P: [f64; {len(coeffs)}] = [",

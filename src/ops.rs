@@ -1,5 +1,6 @@
 //! The operations over checked calls: one blocked, deterministic driver ([`blocks`]), the
-//! chunk and tile kernels for the loss/gradient calls, and the sum for `cauchy_reduce`.
+//! chunk kernel for the loss/gradient calls (the tile kernel for strided ones is in [`tile`]),
+//! and the sum for `cauchy_reduce`.
 //!
 //! Aliasing: an output may be the very memory of an input (an exact alias, which validation
 //! allows), so kernels work on raw pointers and read every input of a chunk before writing
@@ -10,13 +11,16 @@
 use crate::dd::Dd;
 use crate::dispatch::{isa, Isa};
 use crate::fpenv::DefaultFpEnv;
-use crate::layout::{Run, Walk, GROUP};
+use crate::layout::{Run, Walk};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
+use tile::run_tile;
+
+mod tile;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
 const PARALLEL_MIN: usize = 4 * BLOCK;
@@ -175,12 +179,6 @@ const FUSED: u8 = 2;
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// Elements per run in a tile of [`run_tile`]: a tile is up to [`GROUP`] runs (16) by `PIECE`.
-const PIECE: usize = 64;
-
-/// Elements per tile.
-const TILE: usize = GROUP * PIECE;
-
 /// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
 struct Scratch<T, const N: usize = CHUNK> {
     x: [T; N],
@@ -324,140 +322,6 @@ unsafe fn store<T>(dst: *mut T, step: isize, n: usize, v: impl Fn(usize) -> T) {
     }
 }
 
-/// A tile of up to [`GROUP`] consecutive runs of a strided walk, by [`PIECE`] elements
-/// per run, at a time: each operand is read and written in the order of its own memory
-/// (along the runs where its step is 1, else across them), so that, for example, a transposed
-/// input and a contiguous output both move whole cache lines. Element-wise work only: the
-/// order of the elements is the tile's.
-///
-/// # Safety
-/// As [`run_chunks`], for every run in `runs` (which share their steps).
-#[inline(always)]
-unsafe fn run_tile<T: Element, const MODE: u8>(
-    p: &Plan,
-    ptrs: &[*mut T; 6],
-    runs: &[Run<6>],
-    acc: &mut Acc,
-) {
-    let s = &mut Scratch::<T, TILE>::new();
-    let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
-    for at in (0..longest).step_by(PIECE) {
-        // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
-        // keep stale values, computed but never stored.
-        let tile = Tile { ptrs, runs, at };
-        for k in [IMG1, IMG2, GRAD_OUT, OUT, GRAD1, GRAD2] {
-            tile.prefetch_next(k, k >= OUT);
-        }
-        tile.visit(IMG1, |e, q| s.x[e] = q.read());
-        tile.visit(IMG2, |e, q| s.y[e] = q.read());
-        if p.grad_tensor {
-            tile.visit(GRAD_OUT, |e, q| s.g[e] = q.read());
-        }
-        let n = runs.len() * PIECE;
-        let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        compute::<T, MODE>(p, inputs, &mut s.losses[..n], &mut s.grads[..n], acc);
-        if MODE != BACKWARD && p.loss_tensor {
-            tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
-        }
-        if MODE != LOSS && !ptrs[GRAD1].is_null() {
-            tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
-        }
-        if MODE != LOSS && !ptrs[GRAD2].is_null() {
-            tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
-        }
-    }
-}
-
-/// The tile of [`run_tile`] whose pieces start at element `at` of each run.
-struct Tile<'a, T> {
-    ptrs: &'a [*mut T; 6],
-    runs: &'a [Run<6>],
-    at: usize,
-}
-
-impl<T> Tile<'_, T> {
-    /// Ask the CPU to fetch operand `k`'s part of the next tile (`write`: for writing): the
-    /// hardware prefetchers follow only a few streams, and a tile has one per run and operand.
-    /// Where the operand is contiguous along the runs that is every line of each run's next
-    /// piece; else the next piece's elements of the first and the last run, whose lines hold
-    /// the whole column when the runs are neighbours in memory. Hints only: addresses past
-    /// the end are never dereferenced.
-    #[inline(always)]
-    fn prefetch_next(&self, k: usize, write: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if !self.ptrs[k].is_null() {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
-            // SAFETY: a prefetch never faults, whatever the address.
-            let hint = |q: *mut T| unsafe {
-                if write {
-                    _mm_prefetch::<_MM_HINT_ET0>(q.cast())
-                } else {
-                    _mm_prefetch::<_MM_HINT_T0>(q.cast())
-                }
-            };
-            let (step, next) = (self.runs[0].step[k], self.at + PIECE);
-            let at = |r: &Run<6>, j: usize| {
-                self.ptrs[k].wrapping_offset(r.start[k] + (next + j) as isize * step)
-            };
-            if step == 1 {
-                const LINE: usize = 64;
-                for r in self.runs {
-                    (0..PIECE)
-                        .step_by(LINE / std::mem::size_of::<T>())
-                        .for_each(|j| hint(at(r, j)));
-                }
-            } else {
-                for r in [&self.runs[0], &self.runs[self.runs.len() - 1]] {
-                    (0..PIECE).for_each(|j| hint(at(r, j)));
-                }
-            }
-        }
-    }
-
-    /// `f(e, q)` for every element of operand `k` in the tile: `e` its place in the buffers,
-    /// `q` its address; along the runs where the operand's step is 1, else across them.
-    #[inline(always)]
-    unsafe fn visit(&self, k: usize, mut f: impl FnMut(usize, *mut T)) {
-        let step = self.runs[0].step[k];
-        // Each run's piece: its first address and its length (the last runs may be short).
-        let mut pieces = [(self.ptrs[k], 0); GROUP];
-        for (p, r) in pieces.iter_mut().zip(self.runs) {
-            let first = self.ptrs[k].wrapping_offset(r.start[k] + self.at as isize * step);
-            *p = (first, PIECE.min(r.len.saturating_sub(self.at)));
-        }
-        let pieces = &pieces[..self.runs.len().min(GROUP)];
-        if step == 1 {
-            for (i, &(q, len)) in pieces.iter().enumerate() {
-                for j in 0..len {
-                    f(i * PIECE + j, q.add(j));
-                }
-            }
-        } else if pieces.len() == GROUP
-            && pieces
-                .iter()
-                .enumerate()
-                .all(|(i, &(q, len))| len == PIECE && q == pieces[0].0.wrapping_add(i))
-        {
-            // A full tile whose runs are neighbours in memory: each step along the runs is
-            // one contiguous row of GROUP elements.
-            for j in 0..PIECE {
-                let row = pieces[0].0.wrapping_offset(j as isize * step);
-                for i in 0..GROUP {
-                    f(i * PIECE + j, row.wrapping_add(i));
-                }
-            }
-        } else {
-            for j in 0..PIECE {
-                for (i, &(q, len)) in pieces.iter().enumerate() {
-                    if j < len {
-                        f(i * PIECE + j, q.wrapping_offset(j as isize * step));
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A group of runs: [`run_tile`] for several runs of an element-wise call, else
 /// [`run_chunks`] on each.
 ///
@@ -513,7 +377,7 @@ unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 }
 
 /// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
-/// contiguous, the call sums or is small, else [`GROUP`] runs at a time (tiles, whose buffers
+/// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles, whose buffers
 /// take 24 KB (f32) or 40 KB (f64) of stack: kept to large calls, which usually run on the
 /// pool's threads).
 ///

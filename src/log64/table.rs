@@ -10,7 +10,7 @@ pub(super) const LN2_LO: f64 = 5.497923018708371e-14;
 /// |r| <= 5.279541e-03 = 2^-7.565 over the table (the tests check).
 #[cfg(test)]
 pub(super) const R_MAX: f64 = 0.005279541015625;
-/// log1p(v) = v + v^2 * P(v), P(v) = sum P[j] v^j, for |v| <= 5.279541e-03 = 2^-7.565;
+/// `log1p(v) = v + v^2 * P(v)`, `P(v) = sum P[j] v^j`, for |v| <= 5.279541e-03 = 2^-7.565;
 /// relative error of log1p 1.17e-21 = 2^-69.5.
 pub(super) const P: [f64; 7] = [
     -0.5,
