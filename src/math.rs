@@ -315,9 +315,9 @@ fn loss_of_abs(a: f64) -> f64 {
 /// `u = 1 + t` is split as `2^k * m` with `m` in [sqrt(2)/2, sqrt(2)), `m` is moved into
 /// [2^(-1/6), 2^(1/6)) by a factor 2^(±1/3) (exactly 1 around `u = 1`, where `m - 1` is exact
 /// and small losses keep their relative precision), and `log(1 + f) = f * g(f)` with a
-/// degree-7 near-minimax polynomial `g` (relative error 2.9e-11, evaluated by [`estrin`]; Chebyshev interpolation of
-/// `log1p(f)/f` on that interval, by scripts/fit_log1p.py). The rounding error of `u` is added back
-/// while `u <= 2`, where it is exact and matters.
+/// degree-7 near-minimax polynomial `g`, evaluated by [`estrin`] (relative error 2.9e-11;
+/// Chebyshev interpolation of `log1p(f)/f` on that interval, by scripts/fit_log1p.py). The
+/// rounding error of `u` is added back while `u <= 2`, where it is exact and matters.
 #[inline(always)]
 fn log1p_for_f32(t: f64) -> f64 {
     const SQRT_HALF_BITS: u64 = 0x3FE6_A09E_667F_3BCD;
