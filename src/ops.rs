@@ -38,24 +38,23 @@ fn blocks(
     len: usize,
     body: impl Fn(usize, usize, &mut Acc) + Sync,
 ) -> Result<Acc, Error> {
-    // Block `b`'s sum into a fresh `acc` (filled in place: an `Acc` is large to move).
-    let block = |b: usize, acc: &mut Acc| body(b * len, ((b + 1) * len).min(n), acc);
+    let block = |b: usize| {
+        let mut acc = Acc::default();
+        body(b * len, ((b + 1) * len).min(n), &mut acc);
+        acc
+    };
     let count = n.div_ceil(len);
     let mut total = Acc::default();
     if n < PARALLEL_MIN || pool::num_threads() == 1 {
         for b in 0..count {
-            let mut acc = Acc::default();
-            block(b, &mut acc);
-            total.merge(&acc);
+            total.merge(&block(b));
         }
     } else {
         // Workers install the default floating-point environment per block (the calling
         // thread already runs under the one `run_call` / `run_reduce` set).
         let on_worker = |b: usize| {
             let _env = DefaultFpEnv::enter();
-            let mut acc = Acc::default();
-            block(b, &mut acc);
-            acc
+            block(b)
         };
         let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(on_worker).collect())?;
         for p in &partials {
@@ -377,9 +376,9 @@ unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 }
 
 /// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
-/// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles, whose buffers
-/// take 24 KB (f32) or 40 KB (f64) of stack: kept to large calls, which usually run on the
-/// pool's threads).
+/// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles,
+/// whose buffers take 24 KB (f32) or 40 KB (f64) of stack: kept to large calls, which usually
+/// run on the pool's threads).
 ///
 /// # Safety
 /// As [`run_chunks`], for every run of `walk`, with a `group` the CPU supports.
