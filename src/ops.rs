@@ -222,18 +222,13 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         // One loop over the run, element by element: each element's inputs are read before
         // its outputs are written. (Absent operands have NULL base pointers; their offset
         // addresses are never used.)
-        let (x, y, g, g1, g2) =
-            (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0), at(GRAD1, 0), at(GRAD2, 0));
-        let (has1, has2) = (!ptrs[GRAD1].is_null(), !ptrs[GRAD2].is_null());
-        for j in 0..run.len {
-            let f = if p.grad_tensor { Dd::new(g.add(j).read().widen()) } else { p.factor };
-            let v = T::grad(x.add(j).read(), y.add(j).read(), f);
-            if has1 {
-                g1.add(j).write(v);
-            }
-            if has2 {
-                g2.add(j).write(v.neg());
-            }
+        let (x, y, g) = (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0));
+        let outs = (ptrs[GRAD1].is_null(), ptrs[GRAD2].is_null(), at(GRAD1, 0), at(GRAD2, 0));
+        let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
+        if p.grad_tensor {
+            write_grads(run.len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs);
+        } else {
+            write_grads(run.len, |j| grad(j, p.factor), outs);
         }
         return;
     }
@@ -254,6 +249,31 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         if MODE != LOSS && !ptrs[GRAD2].is_null() {
             store(at(GRAD2, base), step[GRAD2], n, |j| grads[j].neg());
         }
+    }
+}
+
+/// Write `grad(j)` for `j < len` to the first gradient and its negation to the second, from
+/// their first elements on (absent where `is_null` says so). One loop per combination of
+/// outputs: a choice made inside the loop became masked stores, slow on x86.
+///
+/// # Safety
+/// `len` elements of each present output are writable; `grad(j)` reads only element `j`
+/// of the inputs (so an output may be an input's exact alias).
+#[inline(always)]
+unsafe fn write_grads<T: Element>(
+    len: usize,
+    grad: impl Fn(usize) -> T,
+    (no1, no2, g1, g2): (bool, bool, *mut T, *mut T),
+) {
+    match (no1, no2) {
+        (false, false) => (0..len).for_each(|j| {
+            let v = grad(j);
+            g1.add(j).write(v);
+            g2.add(j).write(v.neg());
+        }),
+        (false, true) => (0..len).for_each(|j| g1.add(j).write(grad(j))),
+        (true, false) => (0..len).for_each(|j| g2.add(j).write(grad(j).neg())),
+        (true, true) => {}
     }
 }
 
