@@ -5,7 +5,7 @@
 //! (`dd`), switches to `log(d^2/2) = 2 log(|d|/sqrt 2)` where `d*d` would overflow, and to the
 //! exact half difference `h = x/2 - y/2` where `x - y` itself overflows.
 
-use crate::dd::{two_prod, two_sum, Dd};
+use crate::dd::{fast_two_sum, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
 use crate::sum::Acc;
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
@@ -241,17 +241,15 @@ fn loss_of_half(x: f64, y: f64) -> f64 {
 /// upstream factor.
 #[inline(always)]
 fn rare_grad(d: f64, f: Dd) -> bool {
-    (d.abs() > LARGE) | d.is_nan() | !f.hi.is_finite()
+    // Written as negated comparisons, which NaN fails: two compares per element.
+    !(d.abs() <= LARGE) | !(f.hi.abs() < f64::INFINITY)
 }
 
 /// `m` with the IEEE sign of `f * dloss/dx`: dloss/dx has the sign of `d` (±0 included).
 #[inline(always)]
 fn with_sign(m: f64, f: f64, d: f64) -> f64 {
-    if f.is_sign_negative() != d.is_sign_negative() {
-        -m
-    } else {
-        m
-    }
+    // The sign bits' difference flips m's (bit operations: no compare and select).
+    f64::from_bits(m.to_bits() ^ ((f.to_bits() ^ d.to_bits()) & (1 << 63)))
 }
 
 /// `f * 2a / (a^2 + 2)` for `0 <= a <= LARGE` and finite `f >= 0`, rounded once: the
@@ -259,7 +257,11 @@ fn with_sign(m: f64, f: f64, d: f64) -> f64 {
 #[inline(always)]
 fn grad_magnitude(a: f64, f: Dd) -> f64 {
     let p = two_prod(a, a);
-    let s = two_sum(p.hi, 2.0);
+    // p.hi + 2 with its exact error: Fast2Sum with the larger operand first, as p.hi >= 0
+    // (plain compares, one max and one min; a NaN p.hi is redone by `grad_rare` anyway).
+    let big = if p.hi > 2.0 { p.hi } else { 2.0 };
+    let small = if p.hi > 2.0 { 2.0 } else { p.hi };
+    let s = fast_two_sum(big, small);
     let (num, den, den_lo) = (2.0 * a, s.hi, s.lo + p.lo);
     let inv = 1.0 / den;
     let q = num * inv;
@@ -290,13 +292,11 @@ fn grad_rare(x: f64, y: f64, f: Dd) -> f64 {
     with_sign(magnitude, f.hi, d)
 }
 
+/// `|v|`: both parts flipped when the high part's sign bit is set (bit operations, no select).
 #[inline(always)]
 fn abs_dd(v: Dd) -> Dd {
-    if v.hi < 0.0 {
-        Dd { hi: -v.hi, lo: -v.lo }
-    } else {
-        v
-    }
+    let sign = v.hi.to_bits() & (1 << 63);
+    Dd { hi: v.hi.abs(), lo: f64::from_bits(v.lo.to_bits() ^ sign) }
 }
 
 /// `log1p(a^2 / 2)` for `a = |d|` (NaN and +inf included), within about 1 ULP.
