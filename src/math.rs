@@ -175,7 +175,10 @@ impl Element for f64 {
     #[inline(always)]
     fn grads(x: &[f64], y: &[f64], g: Option<&[f64]>, factor: Dd, out: &mut [f64]) {
         match g {
-            Some(g) => grads_f64(x, y, |j| Dd::new(g[j]), out),
+            Some(g) => {
+                let g = &g[..out.len()];
+                grads_f64(x, y, |j| Dd::new(g[j]), out)
+            }
             None => grads_f64(x, y, |_| factor, out),
         }
     }
@@ -209,9 +212,13 @@ impl Element for f64 {
 #[inline(always)]
 fn grads_f64(x: &[f64], y: &[f64], f: impl Fn(usize) -> Dd, out: &mut [f64]) {
     let mut redo = false;
-    for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {
-        let (d, f) = (x - y, f(j));
-        *v = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
+    // One length for all, so that indexing below `n` needs no bounds check (a check would
+    // keep the last elements out of the vector loop).
+    let n = out.len();
+    let (x, y) = (&x[..n], &y[..n]);
+    for j in 0..n {
+        let (d, f) = (x[j] - y[j], f(j));
+        out[j] = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
         redo |= rare_grad(d, f);
     }
     if redo {

@@ -241,13 +241,13 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
         compute::<T, MODE>(p, (x, y, g), losses, grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
-            store(at(OUT, base), step[OUT], n, |j| T::narrow(losses[j]));
+            store(at(OUT, base), step[OUT], losses, T::narrow);
         }
         if MODE != LOSS && !ptrs[GRAD1].is_null() {
-            store(at(GRAD1, base), step[GRAD1], n, |j| grads[j]);
+            store(at(GRAD1, base), step[GRAD1], grads, |v| v);
         }
         if MODE != LOSS && !ptrs[GRAD2].is_null() {
-            store(at(GRAD2, base), step[GRAD2], n, |j| grads[j].neg());
+            store(at(GRAD2, base), step[GRAD2], grads, T::neg);
         }
     }
 }
@@ -328,16 +328,18 @@ unsafe fn load<T: Copy, U>(src: *const T, step: isize, dst: &mut [U], f: impl Fn
     }
 }
 
-/// Write `v(j)` for `j < n` from `dst` on, `step` apart (vectorised when the step is 1).
+/// Write `f(src[j])` for each `j` from `dst` on, `step` apart (vectorised when the step is 1;
+/// iterating over `src` rather than indexing it leaves no bounds check, which would keep the
+/// last elements out of the vector loop).
 ///
 /// # Safety
 /// Those elements are writable.
 #[inline(always)]
-unsafe fn store<T>(dst: *mut T, step: isize, n: usize, v: impl Fn(usize) -> T) {
+unsafe fn store<T, U: Copy>(dst: *mut T, step: isize, src: &[U], f: impl Fn(U) -> T) {
     if step == 1 {
-        (0..n).for_each(|j| dst.add(j).write(v(j)));
+        src.iter().enumerate().for_each(|(j, &v)| dst.add(j).write(f(v)));
     } else {
-        (0..n).for_each(|j| dst.offset(j as isize * step).write(v(j)));
+        src.iter().enumerate().for_each(|(j, &v)| dst.offset(j as isize * step).write(f(v)));
     }
 }
 
