@@ -1,6 +1,6 @@
 //! The operations over checked calls: one blocked, deterministic driver ([`blocks`]), the
-//! chunk kernel for the loss/gradient calls (the tile kernel for strided ones is in [`tile`]),
-//! and the sum for `cauchy_reduce`.
+//! chunk kernel for the loss/gradient calls (the tile kernel for strided ones is in [`tile`],
+//! the streaming stores for large outputs in [`stream`]), and the sum for `cauchy_reduce`.
 //!
 //! Aliasing: an output may be the very memory of an input (an exact alias, which validation
 //! allows), so kernels work on raw pointers and read every input of a chunk before writing
@@ -18,8 +18,10 @@ use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
 use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
+use std::ptr::null_mut;
 use tile::run_tile;
 
+mod stream;
 mod tile;
 
 /// Below this many elements a call runs on the calling thread (no pool, no allocation).
@@ -105,6 +107,8 @@ struct Plan {
     loss_sum: bool,
     grad: bool,
     grad_tensor: bool,
+    /// Whether the contiguous one-pass backward streams its outputs ([`stream`]).
+    stream: bool,
     /// The upstream scalar over the MEAN divisor (when the upstream is not a tensor).
     factor: Dd,
 }
@@ -126,6 +130,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         loss_sum: matches!(c.out, LossOut::Scalar(_)),
         grad,
         grad_tensor: matches!(c.upstream, Upstream::Tensor(_)),
+        stream: stream::stream(numel, std::mem::size_of::<T>()),
         factor: upstream_factor(g, if mean && grad { numel as f64 } else { 1.0 }),
     };
     if !plan.loss_tensor && !plan.loss_sum && !plan.grad {
@@ -133,7 +138,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     }
     // Absent operands walk with img1's strides (so they never block dimension fusion) and a
     // NULL pointer that is never dereferenced.
-    let absent = Operand { ptr: std::ptr::null_mut(), layout: c.img1.layout };
+    let absent = Operand { ptr: null_mut(), layout: c.img1.layout };
     let ops: [Operand<T>; 6] = [
         c.img1,
         c.img2,
@@ -226,9 +231,9 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let outs = (ptrs[GRAD1].is_null(), ptrs[GRAD2].is_null(), at(GRAD1, 0), at(GRAD2, 0));
         let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
         if p.grad_tensor {
-            write_grads(run.len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs);
+            write_grads(run.len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs, p.stream);
         } else {
-            write_grads(run.len, |j| grad(j, p.factor), outs);
+            write_grads(run.len, |j| grad(j, p.factor), outs, p.stream);
         }
         return;
     }
@@ -253,8 +258,8 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 }
 
 /// Write `grad(j)` for `j < len` to the first gradient and its negation to the second, from
-/// their first elements on (absent where `is_null` says so). One loop per combination of
-/// outputs: a choice made inside the loop became masked stores, slow on x86.
+/// their first elements on (absent where `is_null` says so); for `stream`, by non-temporal
+/// stores where the outputs are aligned for them.
 ///
 /// # Safety
 /// `len` elements of each present output are writable; `grad(j)` reads only element `j`
@@ -264,17 +269,60 @@ unsafe fn write_grads<T: Element>(
     len: usize,
     grad: impl Fn(usize) -> T,
     (no1, no2, g1, g2): (bool, bool, *mut T, *mut T),
+    stream: bool,
 ) {
     match (no1, no2) {
-        (false, false) => (0..len).for_each(|j| {
-            let v = grad(j);
-            g1.add(j).write(v);
-            g2.add(j).write(v.neg());
-        }),
-        (false, true) => (0..len).for_each(|j| g1.add(j).write(grad(j))),
-        (true, false) => (0..len).for_each(|j| g2.add(j).write(grad(j).neg())),
+        (false, false) => write_each::<T, true, true>(len, grad, [g1, g2], stream),
+        (false, true) => write_each::<T, true, false>(len, grad, [g1, g2], stream),
+        (true, false) => write_each::<T, false, true>(len, grad, [g1, g2], stream),
         (true, true) => {}
     }
+}
+
+/// [`write_grads`] with the outputs present fixed at compile time (`FIRST`, `SECOND`): a
+/// choice made inside the loops became masked stores, slow on x86, or slower streaming.
+///
+/// # Safety
+/// As [`write_grads`].
+#[inline(always)]
+unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
+    len: usize,
+    grad: impl Fn(usize) -> T,
+    [g1, g2]: [*mut T; 2],
+    stream: bool,
+) {
+    let put = |j: usize| {
+        let v = grad(j);
+        if FIRST {
+            g1.add(j).write(v);
+        }
+        if SECOND {
+            g2.add(j).write(v.neg());
+        }
+    };
+    let present = [if FIRST { g1 } else { null_mut() }, if SECOND { g2 } else { null_mut() }];
+    let Some(head) = stream.then(|| stream::head(present)).flatten() else {
+        return (0..len).for_each(put);
+    };
+    let head = head.min(len);
+    (0..head).for_each(put);
+    let (mut v, mut w) = ([T::ZERO; stream::PIECE], [T::ZERO; stream::PIECE]);
+    let mut base = head;
+    while len - base >= stream::PIECE {
+        for j in 0..stream::PIECE {
+            v[j] = grad(base + j);
+            w[j] = v[j].neg();
+        }
+        if FIRST {
+            stream::stream_out(g1.add(base), &v);
+        }
+        if SECOND {
+            stream::stream_out(g2.add(base), &w);
+        }
+        base += stream::PIECE;
+    }
+    (base..len).for_each(put);
+    stream::fence();
 }
 
 /// The losses (into `losses`, or added to `acc` for a sum) and the gradients (into `grads`)

@@ -613,6 +613,100 @@ fn skipped_gradient_f64() {
     skipped_gradient::<f64>();
 }
 
+/// Backward calls of 4 MiB per output and more, whose contiguous outputs are written by
+/// non-temporal stores where they allow it: the bits of the same data in a strided view, with
+/// both gradients and each alone, with the outputs at every offset from 16-byte alignment (the
+/// same for both, or not), and in place; nothing around the outputs is written.
+fn large_backward_matches_strided<T: Float>() {
+    let n = (1 << 22) / std::mem::size_of::<T>() + 77; // past the threshold; a partial piece
+    let shape = [n as i64];
+    let d = CauchyTensorDesc { ndim: 1, shape: shape.as_ptr(), strides: null() };
+    let mut rng = Rng(11);
+    let values: Vec<[T; 3]> = (0..n)
+        .map(|_| [rng.value(-4.0, 4.0), rng.value(-4.0, 4.0), rng.value(-2.0, 2.0)])
+        .collect();
+    let column = |k: usize| values.iter().map(|v| v[k]).collect::<Vec<T>>();
+    let (x, y, g) = (column(0), column(1), column(2));
+    let half = T::from_f64(0.5);
+    for red in [NONE, MEAN] {
+        let (gp, gd) =
+            if red == NONE { (g.as_ptr(), &d as *const _) } else { (&half as *const T, null()) };
+        // The general walk: every operand every other element.
+        let sliced = strides(&shape, Kind::Sliced);
+        let view = |v: &[T]| View::of(&shape, sliced.as_deref(), v);
+        let (xs, ys, gs) = (view(&x), view(&y), view(&g));
+        let (mut w1, mut w2) = (output::<T>(&shape, Kind::Sliced), output(&shape, Kind::Sliced));
+        let (sgp, sgd) = if red == NONE { (gs.ptr(), gs.desc()) } else { (gp, gd) };
+        let status = unsafe {
+            let (a, b) = (w1.desc(), w2.desc());
+            T::BACKWARD(
+                xs.ptr(),
+                xs.desc(),
+                ys.ptr(),
+                ys.desc(),
+                red,
+                sgp,
+                sgd,
+                w1.ptr_mut(),
+                a,
+                w2.ptr_mut(),
+                b,
+            )
+        };
+        ok(status, "strided");
+        let want = [w1.values(), w2.values()];
+        for (o1, o2) in [(0, 0), (1, 1), (2, 3), (3, 0)] {
+            for (has1, has2) in [(true, true), (true, false), (false, true)] {
+                let what =
+                    format!("{} red {red} offsets {o1}, {o2} outputs {has1}, {has2}", T::NAME);
+                let mut bufs = [vec![T::sentinel(); n + 8], vec![T::sentinel(); n + 8]];
+                let [b1, b2] = &mut bufs;
+                let p1 = if has1 { b1[o1..].as_mut_ptr() } else { null_mut() };
+                let p2 = if has2 { b2[o2..].as_mut_ptr() } else { null_mut() };
+                let status = unsafe {
+                    T::BACKWARD(x.as_ptr(), &d, y.as_ptr(), &d, red, gp, gd, p1, &d, p2, &d)
+                };
+                ok(status, &what);
+                for (k, (buf, has, off)) in
+                    [(&bufs[0], has1, o1), (&bufs[1], has2, o2)].into_iter().enumerate()
+                {
+                    let range = if has { off..off + n } else { 0..0 };
+                    if has {
+                        assert_bits(
+                            &format!("{what}: grad_img{}", k + 1),
+                            &buf[range.clone()],
+                            &want[k],
+                        );
+                    }
+                    let outside = buf.iter().enumerate().filter(|(i, _)| !range.contains(i));
+                    for (i, v) in outside {
+                        assert!(v.bits() == T::sentinel().bits(), "{what}: element {i} written");
+                    }
+                }
+            }
+        }
+        // In place: grad_img1 over img1 itself.
+        let (mut inplace, mut other) = (x.clone(), vec![T::sentinel(); n]);
+        let status = unsafe {
+            let (xp, op) = (inplace.as_mut_ptr(), other.as_mut_ptr());
+            T::BACKWARD(xp, &d, y.as_ptr(), &d, red, gp, gd, xp, &d, op, &d)
+        };
+        ok(status, "in place");
+        assert_bits(&format!("{} red {red} in place: grad_img1", T::NAME), &inplace, &want[0]);
+        assert_bits(&format!("{} red {red} in place: grad_img2", T::NAME), &other, &want[1]);
+    }
+}
+
+#[test]
+fn large_backward_matches_strided_f32() {
+    large_backward_matches_strided::<f32>();
+}
+
+#[test]
+fn large_backward_matches_strided_f64() {
+    large_backward_matches_strided::<f64>();
+}
+
 /// Every function on `n` elements in the layout `kind`: the bits of every result, in order.
 fn all_results<T: Float>(n: i64, kind: Kind, values: &[[T; 3]]) -> Vec<u64> {
     let shape = [n];
