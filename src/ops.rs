@@ -228,7 +228,8 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         // its outputs are written. (Absent operands have NULL base pointers; their offset
         // addresses are never used.)
         let (x, y, g) = (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0));
-        let outs = (ptrs[GRAD1].is_null(), ptrs[GRAD2].is_null(), at(GRAD1, 0), at(GRAD2, 0));
+        let out = |k: usize| if ptrs[k].is_null() { null_mut() } else { at(k, 0) };
+        let outs = [out(GRAD1), out(GRAD2)];
         let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
         if p.grad_tensor {
             write_grads(run.len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs, p.stream);
@@ -258,8 +259,8 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 }
 
 /// Write `grad(j)` for `j < len` to the first gradient and its negation to the second, from
-/// their first elements on (absent where `is_null` says so); for `stream`, by non-temporal
-/// stores where the outputs are aligned for them.
+/// their first elements on (NULL: absent); for `stream`, by non-temporal stores where the
+/// outputs are aligned for them.
 ///
 /// # Safety
 /// `len` elements of each present output are writable; `grad(j)` reads only element `j`
@@ -268,10 +269,10 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 unsafe fn write_grads<T: Element>(
     len: usize,
     grad: impl Fn(usize) -> T,
-    (no1, no2, g1, g2): (bool, bool, *mut T, *mut T),
+    [g1, g2]: [*mut T; 2],
     stream: bool,
 ) {
-    match (no1, no2) {
+    match (g1.is_null(), g2.is_null()) {
         (false, false) => write_each::<T, true, true>(len, grad, [g1, g2], stream),
         (false, true) => write_each::<T, true, false>(len, grad, [g1, g2], stream),
         (true, false) => write_each::<T, false, true>(len, grad, [g1, g2], stream),
@@ -300,8 +301,7 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
             g2.add(j).write(v.neg());
         }
     };
-    let present = [if FIRST { g1 } else { null_mut() }, if SECOND { g2 } else { null_mut() }];
-    let Some(head) = stream.then(|| stream::head(present)).flatten() else {
+    let Some(head) = stream.then(|| stream::head([g1, g2])).flatten() else {
         return (0..len).for_each(put);
     };
     let head = head.min(len);
