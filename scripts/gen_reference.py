@@ -477,7 +477,13 @@ def loss_sum_lines(fmt, special, sweep):
         # 0.03 units per element.
         lines.append(loss_line("repeated_subnormal", [(1.5e-160, 0.0)] * 1000, fmt))
     top = fmt.emax - fmt.p + 1
-    for seed, n, lo, hi in [(21, 100_000, fmt.qmin, top), (22, 20_000, -30, 10)]:
+    # Then values of magnitude 2^-40 .. 2^-12 (losses far below 1, where 1 + t rounds and
+    # the sums keep the low part), 2^-12 .. 2^4 (typical), and 2^-40 .. 2^60 (small and large
+    # mixed), across several blocks (seeded values are p-bit integers times 2^e).
+    p = fmt.p
+    for seed, n, lo, hi in [(21, 100_000, fmt.qmin, top), (22, 20_000, -30, 10),
+                            (23, 70_000, -40 - p, -12 - p), (24, 70_000, -12 - p, 4 - p),
+                            (25, 40_000, -40 - p, 60 - p)]:
         values = seeded_values(seed, 2 * n, lo, hi, fmt)
         lines.append(loss_line(f"seeded{seed}", list(zip(values[0::2], values[1::2])), fmt,
                                f"seed:{seed}:{lo}:{hi}"))

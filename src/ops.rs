@@ -222,8 +222,8 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     // Backward alone reads contiguous inputs in place (measured faster; the loss loops
     // measured faster on copies). All outputs are written after the chunk's last read (an
     // output may be an input's exact alias), and no other thread touches its elements.
-    let direct = CONTIGUOUS && MODE == BACKWARD;
-    if direct && T::ONE_PASS_GRAD {
+    let direct = CONTIGUOUS && (MODE == BACKWARD || p.loss_sum);
+    if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
         // One loop over the run, element by element: each element's inputs are read before
         // its outputs are written. (Absent operands have NULL base pointers; their offset
         // addresses are never used.)
