@@ -7,7 +7,7 @@
 
 use crate::dd::{fast_two_sum, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
-use crate::sum::Acc;
+use crate::sum::{above_max_t, Acc, Rare};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 
 /// Below this |d| (2^-500) the loss is `d^2/2` to far below an ULP, and may be subnormal:
@@ -32,8 +32,10 @@ pub trait Element:
     const ZERO: Self;
     /// The loss of each pair as f64, before the final rounding to `Self`.
     fn losses(x: &[Self], y: &[Self], out: &mut [f64]);
-    /// Add the losses of the pairs to a sum (`scratch` is as long as `x`).
-    fn sum_losses(x: &[Self], y: &[Self], scratch: &mut [f64], acc: &mut Acc);
+    /// The parts `t = d^2/2` of a pair takes in sums (see [`Acc::add_log_factors`]).
+    type Factor: Copy + Default;
+    /// Add the losses of the pairs to a sum, `factors.len()` at a time.
+    fn sum_losses(x: &[Self], y: &[Self], factors: &mut [Self::Factor], acc: &mut Acc);
     /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
     /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
     fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
@@ -68,6 +70,7 @@ pub fn upstream_factor(g: f64, n: f64) -> Dd {
 
 impl Element for f32 {
     const ZERO: f32 = 0.0;
+    type Factor = [f64; 1];
 
     #[inline(always)]
     fn losses(x: &[f32], y: &[f32], out: &mut [f64]) {
@@ -78,16 +81,24 @@ impl Element for f32 {
     }
 
     #[inline(always)]
-    fn sum_losses(x: &[f32], y: &[f32], scratch: &mut [f64], acc: &mut Acc) {
-        // t = d^2/2, exact to 2^-53; the lanes take the losses as factors 1 + t.
-        for ((t, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
+    fn sum_losses(x: &[f32], y: &[f32], t: &mut [[f64; 1]], acc: &mut Acc) {
+        // t = d^2/2 to 2^-53; the sum's lanes take the losses as factors 1 + t, but for t
+        // above MAX_T (|d| beyond 2^50) or NaN.
+        let t_of = |x: f32, y: f32| {
             let d = x as f64 - y as f64;
-            *t = 0.5 * d * d;
+            0.5 * d * d
+        };
+        for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
+            let t = &mut t[..x.len()];
+            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
+                *t = [t_of(x, y)];
+            }
+            let flags = t.iter().fold(0, |f, t| f | above_max_t(t[0]));
+            acc.add_log_factors(t, flags >> 63 != 0, |j| {
+                let t = t_of(x[j], y[j]);
+                (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
+            });
         }
-        acc.add_log_factors(scratch, |j| {
-            let d = x[j] as f64 - y[j] as f64;
-            log1p_for_f32(0.5 * d * d)
-        });
     }
 
     #[inline(always)]
@@ -141,6 +152,7 @@ impl Element for f32 {
 
 impl Element for f64 {
     const ZERO: f64 = 0.0;
+    type Factor = [f64; 2];
 
     #[inline(always)]
     fn losses(x: &[f64], y: &[f64], out: &mut [f64]) {
@@ -159,24 +171,41 @@ impl Element for f64 {
     }
 
     #[inline(always)]
-    fn sum_losses(x: &[f64], y: &[f64], scratch: &mut [f64], acc: &mut Acc) {
-        Self::losses(x, y, scratch);
-        // Tiny terms go to the scaled channel instead (their lane takes 0); zero residuals,
-        // whose loss is 0 either way, stay.
-        let tiny = |x: f64, y: f64| ((x - y).abs() < TINY) & ((x - y).abs() > 0.0);
-        let mut any = false;
-        for ((l, &x), &y) in scratch.iter_mut().zip(x).zip(y) {
-            any |= tiny(x, y);
-            *l = if tiny(x, y) { 0.0 } else { *l };
-        }
-        if any {
-            for (&x, &y) in x.iter().zip(y).filter(|&(&x, &y)| tiny(x, y)) {
-                // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
-                let scaled = (x - y).abs() * 2f64.powi(500);
-                acc.add_tiny(two_prod(0.5 * scaled, scaled));
+    fn sum_losses(x: &[f64], y: &[f64], t: &mut [[f64; 2]], acc: &mut Acc) {
+        // t = d^2/2 as a double-double (d/2 is exact; the low part is exact, or subnormal and
+        // within 2^-73 of t). The sum's lanes take the losses as factors 1 + t, but for t
+        // above MAX_T (|d| beyond 2^50), NaN, and residuals below TINY (whose losses may be
+        // subnormal: they go to the tiny sum), each taken apart with its exact loss.
+        let tiny = |d: f64| {
+            // Sign bit set for 0 < |d| < TINY: integer operations, as for `above_max_t`.
+            let a = d.to_bits() & !(1 << 63);
+            a.wrapping_sub(TINY.to_bits()) & !a.wrapping_sub(1)
+        };
+        for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
+            let t = &mut t[..x.len()];
+            let mut flags = 0;
+            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
+                let d = x - y;
+                let p = two_prod(0.5 * d, d);
+                *t = [p.hi, p.lo];
+                flags |= above_max_t(p.hi) | tiny(d);
             }
+            acc.add_log_factors(t, flags >> 63 != 0, |j| {
+                let (x, y) = (x[j], y[j]);
+                let (d, a) = (x - y, (x - y).abs());
+                if tiny(d) >> 63 != 0 {
+                    // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
+                    let scaled = a * 2f64.powi(500);
+                    Some(Rare::Tiny(two_prod(0.5 * scaled, scaled)))
+                } else if above_max_t(0.5 * d * d) >> 63 == 0 {
+                    None
+                } else if difference_overflows(x, y) {
+                    Some(Rare::Loss(loss_of_half(x, y)))
+                } else {
+                    Some(Rare::Loss(loss_of_abs(a)))
+                }
+            });
         }
-        acc.add_losses::<true>(scratch);
     }
 
     #[inline(always)]

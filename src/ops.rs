@@ -184,18 +184,21 @@ const FUSED: u8 = 2;
 const CHUNK: usize = 64;
 
 /// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
-struct Scratch<T, const N: usize = CHUNK> {
+struct Scratch<T: Element, const N: usize = CHUNK> {
     x: [T; N],
     y: [T; N],
     g: [T; N],
     grads: [T; N],
     losses: [f64; N],
+    /// For sums, which take [`CHUNK`] elements at a time.
+    factors: [T::Factor; CHUNK],
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
     fn new() -> Self {
         let zeros = || [T::ZERO; N];
-        Scratch { x: zeros(), y: zeros(), g: zeros(), grads: zeros(), losses: [0.0; N] }
+        let (x, y, g, grads) = (zeros(), zeros(), zeros(), zeros());
+        Scratch { x, y, g, grads, losses: [0.0; N], factors: [T::Factor::default(); CHUNK] }
     }
 }
 
@@ -245,7 +248,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let g =
             p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
         let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
-        compute::<T, MODE>(p, (x, y, g), losses, grads, acc);
+        compute::<T, MODE>(p, (x, y, g), (losses, &mut s.factors), grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], losses, T::narrow);
         }
@@ -325,13 +328,14 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
     stream::fence();
 }
 
-/// The losses (into `losses`, or added to `acc` for a sum) and the gradients (into `grads`)
-/// of one chunk or tile of inputs `(x, y, g)`, as the plan and the kind of call say.
+/// The losses (into `losses`, or added to `acc` for a sum, through `factors`) and the
+/// gradients (into `grads`) of one chunk or tile of inputs `(x, y, g)`, as the plan and the
+/// kind of call say.
 #[inline(always)]
 fn compute<T: Element, const MODE: u8>(
     p: &Plan,
     (x, y, g): (&[T], &[T], Option<&[T]>),
-    losses: &mut [f64],
+    (losses, factors): (&mut [f64], &mut [T::Factor]),
     grads: &mut [T],
     acc: &mut Acc,
 ) {
@@ -339,7 +343,7 @@ fn compute<T: Element, const MODE: u8>(
         if p.loss_tensor {
             T::losses(x, y, losses);
         } else {
-            T::sum_losses(x, y, losses, acc);
+            T::sum_losses(x, y, factors, acc);
         }
     }
     if MODE != LOSS {

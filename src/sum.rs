@@ -6,16 +6,19 @@
 //! for every thread count. Infinities and NaN are counted apart, so that they give IEEE's
 //! answer (NaN for a NaN or inf - inf) instead of poisoning the compensation terms.
 //!
-//! Losses (never negative) go to [`LANES`] lanes by their position in the block, each lane
-//! summed in order: the additions vectorise, and the grouping depends only on logical indices,
-//! not on how a layout splits the block into runs. f32 losses take plain f64 lanes (2^11
-//! terms per lane and block lose at most 2^-42 relative); f64 losses take compensated ones.
+//! Values go to [`LANES`] lanes by their position in the block, each lane taken in order: the
+//! steps vectorise, and the grouping depends only on logical indices, not on how a layout
+//! splits the block into runs. Reduced values are summed in compensated lanes. Losses
+//! `log(1 + t)` are not summed but multiplied, as factors `1 + t`, into product lanes whose
+//! logs are taken once per block ([`Acc::add_log_factors`]): two operations per element where
+//! a log costs thirty (f32), sixteen where it costs sixty (f64, in double-double); the few
+//! losses the lanes cannot take (huge, non-finite) are summed in the compensated lanes.
 //!
 //! Terms below the normal range (f64 losses of residuals under 2^-500) cannot be rounded one
 //! by one without an error of up to half a subnormal step each, which adds up; they are summed
 //! apart, scaled by [`TINY_SCALE`], and scaled back once at the end.
 
-use crate::dd::{two_sum, Dd};
+use crate::dd::{fast_two_sum, two_sum, Dd};
 use crate::log64::log_dd;
 
 /// The factor by which [`Acc::add_tiny`] terms are scaled: 2^1000.
@@ -40,7 +43,23 @@ const LN2: Dd = Dd { hi: std::f64::consts::LN_2, lo: 2.3190468138462996e-17 };
 /// The largest `t` the product lanes take (see [`Acc::add_log_factors`]): a lane takes at
 /// most `RENORM_EVERY / LANES` = 8 factors between renormalisations, so from below
 /// `RENORM_AT` it stays below 2^(64 + 8 * 101), far from overflow.
-const MAX_T: f64 = 1.2676506002282294e30; // 2^100
+pub(crate) const MAX_T: f64 = 1.2676506002282294e30; // 2^100
+
+/// A word whose sign bit says whether `t` is above [`MAX_T`], +inf or NaN (integer operations,
+/// so that an OR of them over a chunk vectorises).
+#[inline(always)]
+pub(crate) fn above_max_t(t: f64) -> u64 {
+    // Below MAX_T's bits the difference is positive; a negative NaN has the sign bit itself.
+    MAX_T.to_bits().wrapping_sub(t.to_bits()) | t.to_bits()
+}
+
+/// What a skipped factor's element adds instead (see [`Acc::add_log_factors`]).
+pub enum Rare {
+    /// Its loss, to the sum lanes.
+    Loss(f64),
+    /// Its loss times [`TINY_SCALE`], to the tiny sum (see [`Acc::add_tiny`]).
+    Tiny(Dd),
+}
 
 /// Block positions between renormalisations of the product lanes.
 const RENORM_EVERY: usize = 64;
@@ -60,9 +79,11 @@ pub struct Acc {
     lanes_lo: [f64; LANES],
     /// How many losses the lanes have taken: the next one's position in the block.
     pos: usize,
-    /// Product lanes: lane `k`'s factors `1 + t` multiply to `(1 + prod[k]) * 2^prod_exp[k]`,
-    /// whose log is the sum of its losses.
+    /// Product lanes: lane `k`'s factors `1 + t` multiply to
+    /// `(1 + prod[k] + prod_lo[k]) * 2^prod_exp[k]`, whose log is the sum of its losses
+    /// (`prod_lo` is 0 for plain lanes, and not kept normalised for double-double ones).
     prod: [f64; LANES],
+    prod_lo: [f64; LANES],
     prod_exp: [i64; LANES],
 }
 
@@ -93,19 +114,13 @@ impl Acc {
         self.tiny.lo += s.lo + scaled.lo;
     }
 
-    /// Add the next losses of the block (each >= 0, +inf or NaN; or finite values of any sign,
-    /// see [`Acc::add_values`]), each to the lane of its position; `COMPENSATED` keeps each
-    /// lane's rounding errors (f64 losses, reduced values).
+    /// Add the next values of the block, each to the compensated lane of its position.
     #[inline(always)]
-    pub fn add_losses<const COMPENSATED: bool>(&mut self, vals: &[f64]) {
+    fn add_to_lanes(&mut self, vals: &[f64]) {
         let (mut hi, mut lo) = (self.lanes, self.lanes_lo);
         let mut add = |k: usize, v: f64| {
-            if COMPENSATED {
-                let s = two_sum(hi[k], v);
-                (hi[k], lo[k]) = (s.hi, lo[k] + s.lo);
-            } else {
-                hi[k] += v;
-            }
+            let s = two_sum(hi[k], v);
+            (hi[k], lo[k]) = (s.hi, lo[k] + s.lo);
         };
         let head = ((LANES - self.pos % LANES) % LANES).min(vals.len());
         let (first, body) = vals.split_at(head);
@@ -126,57 +141,85 @@ impl Acc {
         self.pos += vals.len();
     }
 
-    /// Add the next losses of the block, `log(1 + t)` for each `t` of `ts` (>= 0, +inf or
-    /// NaN), each to the lane of its position: multiplied into the product lanes as
-    /// `q' = q (1 + t) + t` (two operations, where a log takes thirty), with one log per lane
-    /// when the block is merged. A `t` above [`MAX_T`] (or NaN) is set to 0 there, and its
-    /// loss `rare(j)` (`j` its index in `ts`) added to the sum lanes instead.
+    /// Add the next losses of the block, `log(1 + t)`, each to the lane of its position, with
+    /// `0 <= t <= MAX_T` given by its parts: `[t]` to 2^-53 (f32 losses: plain product lanes)
+    /// or `[hi, lo]` exactly (f64 losses: double-double lanes). The factors `1 + t` are
+    /// multiplied into the product lanes, `q' = q (1 + t) + t` (two operations, or sixteen in
+    /// double-double, where a log takes thirty or sixty), with one log per lane when the block
+    /// is merged. Where `any_rare`, the elements `j` with `rare(j)` (those with no such `t`:
+    /// `t` above [`MAX_T`] or not finite, or a loss that needs the tiny sum) are skipped (all
+    /// parts set to 0) and that added instead.
     ///
-    /// Error: each step rounds `q'` by at most 2^-52 relative (all terms are positive), which
-    /// moves `log(1 + q')` by at most 2^-52 times the lane's final loss sum (as
-    /// `q/(1 + q) <= log(1 + q)`), and a renormalisation by 2^-64 of the product; a lane takes
-    /// at most 2^11 losses per block: below 2^-40 of its sum, far below the f32 guarantees
-    /// (and too coarse for f64's).
+    /// Error, plain lanes: each step rounds `q'` by at most 2^-52 relative (all terms are
+    /// positive), which moves `log(1 + q')` by at most 2^-52 times the lane's final loss sum
+    /// (as `q/(1 + q) <= log(1 + q)`), and a renormalisation by 2^-64 of the product; a lane
+    /// takes at most 2^11 losses per block: below 2^-40 of its sum, far below the f32
+    /// guarantees. Double-double lanes: about 2^-104 per step, and none at renormalisation.
     #[inline(always)]
-    pub fn add_log_factors(&mut self, ts: &mut [f64], rare: impl Fn(usize) -> f64) {
-        // Whether any `t` is above MAX_T (NaN and +inf included), from the bits: above
-        // MAX_T's, or with the sign bit set (a NaN); an integer OR, which vectorises.
-        let flag = |t: f64| MAX_T.to_bits().wrapping_sub(t.to_bits()) | t.to_bits();
-        if ts.iter().fold(0, |any, &t| any | flag(t)) >> 63 != 0 {
-            for (j, t) in ts.iter_mut().enumerate().filter(|(_, t)| **t > MAX_T || t.is_nan()) {
-                let k = (self.pos + j) % LANES;
-                let s = two_sum(self.lanes[k], rare(j));
-                (self.lanes[k], self.lanes_lo[k]) = (s.hi, self.lanes_lo[k] + s.lo);
-                *t = 0.0;
+    pub fn add_log_factors<const M: usize>(
+        &mut self,
+        t: &mut [[f64; M]],
+        any_rare: bool,
+        rare: impl Fn(usize) -> Option<Rare>,
+    ) {
+        if any_rare {
+            for (j, t) in t.iter_mut().enumerate() {
+                match rare(j) {
+                    None => continue,
+                    Some(Rare::Loss(loss)) => {
+                        let k = (self.pos + j) % LANES;
+                        let s = two_sum(self.lanes[k], loss);
+                        (self.lanes[k], self.lanes_lo[k]) = (s.hi, self.lanes_lo[k] + s.lo);
+                    }
+                    Some(Rare::Tiny(scaled)) => self.add_tiny(scaled),
+                }
+                *t = [0.0; M];
             }
         }
         // Pieces that end where the block position is a multiple of RENORM_EVERY, so that the
         // lanes are renormalised at the same positions however the block is split into calls.
-        let mut ts = &ts[..];
-        while !ts.is_empty() {
+        let mut t = &t[..];
+        while !t.is_empty() {
             if self.pos % RENORM_EVERY == 0 {
-                self.renormalise();
+                self.renormalise::<M>();
             }
-            let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(ts.len());
+            let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(t.len());
             let piece;
-            (piece, ts) = ts.split_at(len);
-            for_lanes::<LANES, _>(self.pos, piece, &mut self.prod, |q, k, t| {
-                q[k] = q[k].mul_add(1.0 + t, t)
-            });
+            (piece, t) = t.split_at(len);
+            if M == 1 {
+                for_lanes::<LANES, _, _>(self.pos, piece, &mut self.prod, |q, k, v| {
+                    q[k] = q[k].mul_add(1.0 + v[0], v[0])
+                });
+            } else {
+                let mut q = (self.prod, self.prod_lo);
+                for_lanes::<LANES, _, _>(self.pos, piece, &mut q, |(q, q_lo), k, v| {
+                    (q[k], q_lo[k]) = dd_step(q[k], q_lo[k], v[0], v[1]);
+                });
+                (self.prod, self.prod_lo) = q;
+            }
             self.pos += len;
         }
     }
 
     /// Move the binary exponent of each product lane at or above [`RENORM_AT`] to `prod_exp`:
-    /// `1 + q` becomes `q = m 2^e` (m in [1, 2)), kept as `(1 + (m - 1)) 2^e`.
-    fn renormalise(&mut self) {
+    /// `1 + q` becomes `(1 + q) 2^-e 2^e`, kept as `(1 + (m - 1) + 2^-e) 2^e` for `m = q 2^-e`
+    /// in [1, 2) (`M` = 1: without the `2^-e`, below 2^-64 of the product).
+    #[inline(always)] // into the callers' AVX2 copies (else its multiply-add is a libm call)
+    fn renormalise<const M: usize>(&mut self) {
         // Arithmetic instead of selects, so that the loop vectorises: for a lane below
-        // RENORM_AT, `e = 0` and `q * 1 - 0 = q`.
-        for (q, exp) in self.prod.iter_mut().zip(&mut self.prod_exp) {
-            let big = (*q >= RENORM_AT) as u64;
+        // RENORM_AT, `e = 0`, `q * 1 - 0 = q` and the low part takes `1 * 0`.
+        for k in 0..LANES {
+            let q = self.prod[k];
+            let big = (q >= RENORM_AT) as u64;
             let e = ((q.to_bits() >> 52) - 1023) & big.wrapping_neg();
-            *q = *q * f64::from_bits((1023 - e) << 52) - big as f64;
-            *exp += e as i64;
+            let scale = f64::from_bits((1023 - e) << 52);
+            self.prod[k] = q * scale - big as f64;
+            if M == 2 {
+                let lo = self.prod_lo[k].mul_add(scale, scale * big as f64);
+                let s = fast_two_sum(self.prod[k], lo);
+                (self.prod[k], self.prod_lo[k]) = (s.hi, s.lo);
+            }
+            self.prod_exp[k] += e as i64;
         }
     }
 
@@ -192,7 +235,7 @@ impl Acc {
                 *v = 0.0;
             }
         }
-        self.add_losses::<true>(vals);
+        self.add_to_lanes(vals);
         if self.lanes.iter().fold(false, |any, v| any | !v.is_finite()) {
             (self.sum.hi, self.lanes, self.lanes_lo) = (f64::INFINITY, [0.0; LANES], [0.0; LANES]);
         }
@@ -221,13 +264,16 @@ impl Acc {
                 acc.add(hi); // +inf or NaN (the low part is then meaningless)
             }
         }
-        // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` exactly as a
-        // double-double (log_dd keeps the relative precision of small logs). A lane at 1 adds
-        // nothing (not even +0).
-        for (&q, &e) in self.prod.iter().zip(&self.prod_exp).filter(|&(&q, &e)| (q, e) != (0.0, 0))
-        {
-            let u = two_sum(1.0, q);
-            acc.sum = acc.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
+        // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` as a double-double
+        // (log_dd keeps the relative precision of small logs). A lane at 1 adds nothing (not
+        // even +0).
+        for k in 0..LANES {
+            let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
+            if (q, q_lo, e) != (0.0, 0.0, 0) {
+                let u = two_sum(1.0, q);
+                let u = fast_two_sum(u.hi, u.lo + q_lo);
+                acc.sum = acc.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
+            }
         }
         acc
     }
@@ -278,16 +324,33 @@ impl Acc {
     }
 }
 
-/// Call `f(lanes, k, v)` for each value `v` of `vals`, the next values of a block from
-/// position `pos` on, in order, with `k` the lane of its position among `N`: a head up to lane
-/// 0, whole groups of `N`, and the rest. The groups work on a copy of `lanes` indexed only by
+/// One double-double product step, `q' = q (1 + t) + t`, for `q = q_hi + q_lo` (`q_lo` not
+/// normalised: it grows by about 2^-52 of `q` per step) and `t = t_hi + t_lo`, all >= 0.
+#[inline(always)]
+fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
+    // 1 + t = u + u_lo: Fast2Sum's error is exact (|1| >= t, or else u - 1 is exact and
+    // within a factor 2 of t).
+    let u = 1.0 + t;
+    let u_lo = (t - (u - 1.0)) + t_lo;
+    // q u = p + p_lo, to about 2^-105.
+    let p = q * u;
+    let p_lo = q_lo.mul_add(u, q.mul_add(u_lo, q.mul_add(u, -p)));
+    // p + t exactly (Fast2Sum with the larger first), then the low parts.
+    let (big, small) = if p > t { (p, t) } else { (t, p) };
+    let s = big + small;
+    (s, (small - (s - big)) + t_lo + p_lo)
+}
+
+/// Call `f(lanes, k, v)` for each `v` of `vals`, the next values of a block from position
+/// `pos` on, in order, with `k` the lane of its position among `N`: a head up to lane 0, whole
+/// groups of `N`, and the rest. The groups work on a copy of `lanes` indexed only by
 /// constants, which the compiler keeps in vector registers.
 #[inline(always)]
-fn for_lanes<const N: usize, S: Copy>(
+fn for_lanes<const N: usize, V: Copy, S: Copy>(
     pos: usize,
-    vals: &[f64],
+    vals: &[V],
     lanes: &mut S,
-    f: impl Fn(&mut S, usize, f64),
+    f: impl Fn(&mut S, usize, V),
 ) {
     let head = ((N - pos % N) % N).min(vals.len());
     let (first, body) = vals.split_at(head);
@@ -331,32 +394,46 @@ mod tests {
         assert!(a.result(1.0).is_nan());
     }
 
+    /// The double-double bits of the sum of `log(1 + t)` over `ts` (each `t` split into `M`
+    /// parts), given to the lanes `split` at a time; plain lanes take a `t` above MAX_T apart.
+    fn log_sum<const M: usize>(ts: &[[f64; M]], split: usize) -> (u64, u64) {
+        let mut acc = Acc::default();
+        for (c, chunk) in ts.chunks(split).enumerate() {
+            let t: f64 = chunk.iter().map(|t| t[0]).fold(0.0, f64::max);
+            acc.add_log_factors(&mut chunk.to_vec(), t > MAX_T, |j| {
+                let t: f64 = ts[c * split + j].iter().sum();
+                (t > MAX_T).then(|| Rare::Loss(t.ln_1p()))
+            });
+        }
+        // Both parts, whose low one shows any other grouping.
+        let s = acc.folded().sum;
+        (s.hi.to_bits(), s.lo.to_bits())
+    }
+
     #[test]
     fn log_factors_do_not_depend_on_how_a_block_is_split() {
         // Losses from 0 to about 85, one in 97 above MAX_T (taken apart), over 1000 positions
-        // (16 renormalisations).
-        let ts: Vec<f64> = (0..1000)
-            .map(|i| {
-                let d = (i as f64 * 0.37).sin() * 13.0;
-                0.5 * d * d * if i % 97 == 5 { 1e40 } else { 1.0 }
+        // (16 renormalisations); as double-doubles, with the low part of d^2/2 for d/2.
+        let ds: Vec<f64> = (0..1000)
+            .map(|i| (i as f64 * 0.37).sin() * 13.0 * if i % 97 == 5 { 1e20 } else { 1.0 })
+            .collect();
+        let plain: Vec<[f64; 1]> = ds.iter().map(|&d| [0.5 * d * d]).collect();
+        let dd: Vec<[f64; 2]> = ds
+            .iter()
+            .map(|&d| {
+                let t = 0.5 * d * d;
+                [t, (0.5 * d).mul_add(d, -t)]
             })
             .collect();
-        let sum = |split: usize| {
-            let mut acc = Acc::default();
-            for (c, chunk) in ts.chunks(split).enumerate() {
-                acc.add_log_factors(&mut chunk.to_vec(), |j| ts[c * split + j].ln_1p());
-            }
-            // Both parts of the double-double, whose low part shows any other grouping.
-            let s = acc.folded().sum;
-            (s.hi.to_bits(), s.lo.to_bits())
-        };
-        let whole = sum(ts.len());
-        for split in [1, 3, 8, 63, 64, 100] {
-            assert_eq!(sum(split), whole, "split {split}");
+        let want: f64 = ds.iter().map(|&d| (0.5 * d * d).ln_1p()).sum();
+        for (whole, got) in [
+            (log_sum(&plain, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum(&plain, s))),
+            (log_sum(&dd, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum(&dd, s))),
+        ] {
+            assert!(got.iter().all(|&g| g == whole), "{got:?} against {whole:?}");
+            let sum = f64::from_bits(whole.0) + f64::from_bits(whole.1);
+            assert!((sum / want - 1.0).abs() < 1e-13, "{sum} against {want}");
         }
-        let plain: f64 = ts.iter().map(|t| t.ln_1p()).sum();
-        let whole = f64::from_bits(whole.0) + f64::from_bits(whole.1);
-        assert!((whole / plain - 1.0).abs() < 1e-13, "{whole} against {plain}");
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         }
         let n = runs.len() * PIECE;
         let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        compute::<T, MODE>(p, inputs, &mut s.losses[..n], &mut s.grads[..n], acc);
+        let scratch = (&mut s.losses[..n], &mut s.factors[..]);
+        compute::<T, MODE>(p, inputs, scratch, &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
             tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
         }
