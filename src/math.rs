@@ -32,10 +32,9 @@ pub trait Element:
     const ZERO: Self;
     /// The loss of each pair as f64, before the final rounding to `Self`.
     fn losses(x: &[Self], y: &[Self], out: &mut [f64]);
-    /// The parts `t = d^2/2` of a pair takes in sums (see [`Acc::add_log_factors`]).
-    type Factor: Copy + Default;
-    /// Add the losses of the pairs to a sum, `factors.len()` at a time.
-    fn sum_losses(x: &[Self], y: &[Self], factors: &mut [Self::Factor], acc: &mut Acc);
+    /// Add the losses of the pairs to a sum, through the parts of `t = d^2/2` (see
+    /// [`Acc::add_log_factors`]), `t[0].len()` pairs at a time.
+    fn sum_losses(x: &[Self], y: &[Self], t: [&mut [f64]; 2], acc: &mut Acc);
     /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
     /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
     fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
@@ -70,7 +69,6 @@ pub fn upstream_factor(g: f64, n: f64) -> Dd {
 
 impl Element for f32 {
     const ZERO: f32 = 0.0;
-    type Factor = [f64; 1];
 
     #[inline(always)]
     fn losses(x: &[f32], y: &[f32], out: &mut [f64]) {
@@ -81,7 +79,7 @@ impl Element for f32 {
     }
 
     #[inline(always)]
-    fn sum_losses(x: &[f32], y: &[f32], t: &mut [[f64; 1]], acc: &mut Acc) {
+    fn sum_losses(x: &[f32], y: &[f32], [t, t_lo]: [&mut [f64]; 2], acc: &mut Acc) {
         // t = d^2/2 to 2^-53; the sum's lanes take the losses as factors 1 + t, but for t
         // above MAX_T (|d| beyond 2^50) or NaN.
         let t_of = |x: f32, y: f32| {
@@ -91,10 +89,10 @@ impl Element for f32 {
         for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
             let t = &mut t[..x.len()];
             for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
-                *t = [t_of(x, y)];
+                *t = t_of(x, y);
             }
-            let flags = t.iter().fold(0, |f, t| f | above_max_t(t[0]));
-            acc.add_log_factors(t, flags >> 63 != 0, |j| {
+            let flags = t.iter().fold(0, |f, &t| f | above_max_t(t));
+            acc.add_log_factors::<false>([t, &mut t_lo[..]], flags >> 63 != 0, |j| {
                 let t = t_of(x[j], y[j]);
                 (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
             });
@@ -152,7 +150,6 @@ impl Element for f32 {
 
 impl Element for f64 {
     const ZERO: f64 = 0.0;
-    type Factor = [f64; 2];
 
     #[inline(always)]
     fn losses(x: &[f64], y: &[f64], out: &mut [f64]) {
@@ -171,7 +168,7 @@ impl Element for f64 {
     }
 
     #[inline(always)]
-    fn sum_losses(x: &[f64], y: &[f64], t: &mut [[f64; 2]], acc: &mut Acc) {
+    fn sum_losses(x: &[f64], y: &[f64], [t, t_lo]: [&mut [f64]; 2], acc: &mut Acc) {
         // t = d^2/2 as a double-double (d/2 is exact; the low part is exact, or subnormal and
         // within 2^-73 of t). The sum's lanes take the losses as factors 1 + t, but for t
         // above MAX_T (|d| beyond 2^50), NaN, and residuals below TINY (whose losses may be
@@ -182,15 +179,15 @@ impl Element for f64 {
             a.wrapping_sub(TINY.to_bits()) & !a.wrapping_sub(1)
         };
         for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
-            let t = &mut t[..x.len()];
+            let (t, t_lo) = (&mut t[..x.len()], &mut t_lo[..x.len()]);
             let mut flags = 0;
-            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
+            for (((t, t_lo), &x), &y) in t.iter_mut().zip(t_lo.iter_mut()).zip(x).zip(y) {
                 let d = x - y;
                 let p = two_prod(0.5 * d, d);
-                *t = [p.hi, p.lo];
+                (*t, *t_lo) = (p.hi, p.lo);
                 flags |= above_max_t(p.hi) | tiny(d);
             }
-            acc.add_log_factors(t, flags >> 63 != 0, |j| {
+            acc.add_log_factors::<true>([t, t_lo], flags >> 63 != 0, |j| {
                 let (x, y) = (x[j], y[j]);
                 let (d, a) = (x - y, (x - y).abs());
                 if tiny(d) >> 63 != 0 {

@@ -184,21 +184,21 @@ const FUSED: u8 = 2;
 const CHUNK: usize = 64;
 
 /// The buffers of one chunk ([`run_chunks`], made once per block) or tile ([`run_tile`]).
-struct Scratch<T: Element, const N: usize = CHUNK> {
+struct Scratch<T, const N: usize = CHUNK> {
     x: [T; N],
     y: [T; N],
     g: [T; N],
     grads: [T; N],
     losses: [f64; N],
     /// For sums, which take [`CHUNK`] elements at a time.
-    factors: [T::Factor; CHUNK],
+    parts: [[f64; CHUNK]; 2],
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
     fn new() -> Self {
         let zeros = || [T::ZERO; N];
         let (x, y, g, grads) = (zeros(), zeros(), zeros(), zeros());
-        Scratch { x, y, g, grads, losses: [0.0; N], factors: [T::Factor::default(); CHUNK] }
+        Scratch { x, y, g, grads, losses: [0.0; N], parts: [[0.0; CHUNK]; 2] }
     }
 }
 
@@ -248,7 +248,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let g =
             p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
         let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
-        compute::<T, MODE>(p, (x, y, g), (losses, &mut s.factors), grads, acc);
+        compute::<T, MODE>(p, (x, y, g), (losses, &mut s.parts), grads, acc);
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], losses, T::narrow);
         }
@@ -328,14 +328,14 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
     stream::fence();
 }
 
-/// The losses (into `losses`, or added to `acc` for a sum, through `factors`) and the
+/// The losses (into `losses`, or added to `acc` for a sum, through `parts`) and the
 /// gradients (into `grads`) of one chunk or tile of inputs `(x, y, g)`, as the plan and the
 /// kind of call say.
 #[inline(always)]
 fn compute<T: Element, const MODE: u8>(
     p: &Plan,
     (x, y, g): (&[T], &[T], Option<&[T]>),
-    (losses, factors): (&mut [f64], &mut [T::Factor]),
+    (losses, parts): (&mut [f64], &mut [[f64; CHUNK]; 2]),
     grads: &mut [T],
     acc: &mut Acc,
 ) {
@@ -343,7 +343,8 @@ fn compute<T: Element, const MODE: u8>(
         if p.loss_tensor {
             T::losses(x, y, losses);
         } else {
-            T::sum_losses(x, y, factors, acc);
+            let [t, t_lo] = parts;
+            T::sum_losses(x, y, [t, t_lo], acc);
         }
     }
     if MODE != LOSS {

@@ -142,8 +142,9 @@ impl Acc {
     }
 
     /// Add the next losses of the block, `log(1 + t)`, each to the lane of its position, with
-    /// `0 <= t <= MAX_T` given by its parts: `[t]` to 2^-53 (f32 losses: plain product lanes)
-    /// or `[hi, lo]` exactly (f64 losses: double-double lanes). The factors `1 + t` are
+    /// `0 <= t <= MAX_T` given by its parts `[hi, lo]` (equally long): `t = hi` to 2^-53 for
+    /// plain product lanes (f32 losses; `lo` is not read), `t = hi + lo` exactly for `DD`
+    /// lanes (double-double, f64 losses). The factors `1 + t` are
     /// multiplied into the product lanes, `q' = q (1 + t) + t` (two operations, or sixteen in
     /// double-double, where a log takes thirty or sixty), with one log per lane when the block
     /// is merged. Where `any_rare`, the elements `j` with `rare(j)` (those with no such `t`:
@@ -156,14 +157,14 @@ impl Acc {
     /// takes at most 2^11 losses per block: below 2^-40 of its sum, far below the f32
     /// guarantees. Double-double lanes: about 2^-104 per step, and none at renormalisation.
     #[inline(always)]
-    pub fn add_log_factors<const M: usize>(
+    pub fn add_log_factors<const DD: bool>(
         &mut self,
-        t: &mut [[f64; M]],
+        [hi, lo]: [&mut [f64]; 2],
         any_rare: bool,
         rare: impl Fn(usize) -> Option<Rare>,
     ) {
         if any_rare {
-            for (j, t) in t.iter_mut().enumerate() {
+            for j in 0..hi.len() {
                 match rare(j) {
                     None => continue,
                     Some(Rare::Loss(loss)) => {
@@ -173,29 +174,35 @@ impl Acc {
                     }
                     Some(Rare::Tiny(scaled)) => self.add_tiny(scaled),
                 }
-                *t = [0.0; M];
+                (hi[j], lo[j]) = (0.0, 0.0);
             }
         }
         // Pieces that end where the block position is a multiple of RENORM_EVERY, so that the
         // lanes are renormalised at the same positions however the block is split into calls.
-        let mut t = &t[..];
-        while !t.is_empty() {
+        let (mut hi, mut lo) = (&hi[..], &lo[..hi.len()]);
+        while !hi.is_empty() {
             if self.pos % RENORM_EVERY == 0 {
-                self.renormalise::<M>();
+                self.renormalise::<DD>();
             }
-            let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(t.len());
-            let piece;
-            (piece, t) = t.split_at(len);
-            if M == 1 {
-                for_lanes::<LANES, _, _>(self.pos, piece, &mut self.prod, |q, k, v| {
-                    q[k] = q[k].mul_add(1.0 + v[0], v[0])
-                });
-            } else {
+            let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(hi.len());
+            let (piece, piece_lo);
+            ((piece, hi), (piece_lo, lo)) = (hi.split_at(len), lo.split_at(len));
+            if DD {
                 let mut q = (self.prod, self.prod_lo);
-                for_lanes::<LANES, _, _>(self.pos, piece, &mut q, |(q, q_lo), k, v| {
-                    (q[k], q_lo[k]) = dd_step(q[k], q_lo[k], v[0], v[1]);
-                });
+                for_lanes::<LANES, _>(
+                    self.pos,
+                    [piece, piece_lo],
+                    &mut q,
+                    |(q, q_lo), k, t, t_lo| {
+                        (q[k], q_lo[k]) = dd_step(q[k], q_lo[k], t, t_lo);
+                    },
+                );
                 (self.prod, self.prod_lo) = q;
+            } else {
+                // `piece` twice: the second is never read.
+                for_lanes::<LANES, _>(self.pos, [piece, piece], &mut self.prod, |q, k, t, _| {
+                    q[k] = q[k].mul_add(1.0 + t, t)
+                });
             }
             self.pos += len;
         }
@@ -203,9 +210,9 @@ impl Acc {
 
     /// Move the binary exponent of each product lane at or above [`RENORM_AT`] to `prod_exp`:
     /// `1 + q` becomes `(1 + q) 2^-e 2^e`, kept as `(1 + (m - 1) + 2^-e) 2^e` for `m = q 2^-e`
-    /// in [1, 2) (`M` = 1: without the `2^-e`, below 2^-64 of the product).
+    /// in [1, 2) (plain lanes, not `DD`: without the `2^-e`, below 2^-64 of the product).
     #[inline(always)] // into the callers' AVX2 copies (else its multiply-add is a libm call)
-    fn renormalise<const M: usize>(&mut self) {
+    fn renormalise<const DD: bool>(&mut self) {
         // Arithmetic instead of selects, so that the loop vectorises: for a lane below
         // RENORM_AT, `e = 0`, `q * 1 - 0 = q` and the low part takes `1 * 0`.
         for k in 0..LANES {
@@ -214,7 +221,7 @@ impl Acc {
             let e = ((q.to_bits() >> 52) - 1023) & big.wrapping_neg();
             let scale = f64::from_bits((1023 - e) << 52);
             self.prod[k] = q * scale - big as f64;
-            if M == 2 {
+            if DD {
                 let lo = self.prod_lo[k].mul_add(scale, scale * big as f64);
                 let s = fast_two_sum(self.prod[k], lo);
                 (self.prod[k], self.prod_lo[k]) = (s.hi, s.lo);
@@ -341,33 +348,34 @@ fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
     (s, (small - (s - big)) + t_lo + p_lo)
 }
 
-/// Call `f(lanes, k, v)` for each `v` of `vals`, the next values of a block from position
-/// `pos` on, in order, with `k` the lane of its position among `N`: a head up to lane 0, whole
-/// groups of `N`, and the rest. The groups work on a copy of `lanes` indexed only by
-/// constants, which the compiler keeps in vector registers.
+/// Call `f(lanes, k, a, b)` for each `j`, `a = vals[0][j]` and `b = vals[1][j]` (equally long
+/// slices: the next values of a block from position `pos` on), in order, with `k` the lane of
+/// its position among `N`: a head up to lane 0, whole groups of `N`, and the rest. The groups
+/// work on a copy of `lanes` indexed only by constants, which the compiler keeps in vector
+/// registers.
 #[inline(always)]
-fn for_lanes<const N: usize, V: Copy, S: Copy>(
+fn for_lanes<const N: usize, S: Copy>(
     pos: usize,
-    vals: &[V],
+    [a, b]: [&[f64]; 2],
     lanes: &mut S,
-    f: impl Fn(&mut S, usize, V),
+    f: impl Fn(&mut S, usize, f64, f64),
 ) {
-    let head = ((N - pos % N) % N).min(vals.len());
-    let (first, body) = vals.split_at(head);
-    for (i, &v) in first.iter().enumerate() {
-        f(lanes, (pos + i) % N, v);
+    let head = ((N - pos % N) % N).min(a.len());
+    let ((a_head, a), (b_head, b)) = (a.split_at(head), b[..a.len()].split_at(head));
+    for (i, (&a, &b)) in a_head.iter().zip(b_head).enumerate() {
+        f(lanes, (pos + i) % N, a, b);
     }
-    let groups = body.chunks_exact(N);
-    let rest = groups.remainder();
+    let (groups, b_groups) = (a.chunks_exact(N), b.chunks_exact(N));
+    let rest = groups.remainder().iter().zip(b_groups.remainder());
     let mut local = *lanes;
-    for group in groups {
-        for (k, &v) in group.iter().enumerate() {
-            f(&mut local, k, v);
+    for (group, b_group) in groups.zip(b_groups) {
+        for (k, (&a, &b)) in group.iter().zip(b_group).enumerate() {
+            f(&mut local, k, a, b);
         }
     }
     *lanes = local;
-    for (k, &v) in rest.iter().enumerate() {
-        f(lanes, k, v);
+    for (k, (&a, &b)) in rest.enumerate() {
+        f(lanes, k, a, b);
     }
 }
 
@@ -394,15 +402,16 @@ mod tests {
         assert!(a.result(1.0).is_nan());
     }
 
-    /// The double-double bits of the sum of `log(1 + t)` over `ts` (each `t` split into `M`
-    /// parts), given to the lanes `split` at a time; plain lanes take a `t` above MAX_T apart.
-    fn log_sum<const M: usize>(ts: &[[f64; M]], split: usize) -> (u64, u64) {
+    /// The double-double bits of the sum of `log(1 + t)` over `ts` (`t = hi + lo`, plain
+    /// lanes taking `hi` only), given to the lanes `split` at a time; `t` above MAX_T apart.
+    fn log_sum<const DD: bool>(ts: &[[f64; 2]], split: usize) -> (u64, u64) {
         let mut acc = Acc::default();
         for (c, chunk) in ts.chunks(split).enumerate() {
-            let t: f64 = chunk.iter().map(|t| t[0]).fold(0.0, f64::max);
-            acc.add_log_factors(&mut chunk.to_vec(), t > MAX_T, |j| {
-                let t: f64 = ts[c * split + j].iter().sum();
-                (t > MAX_T).then(|| Rare::Loss(t.ln_1p()))
+            let (mut hi, mut lo): (Vec<f64>, Vec<f64>) = chunk.iter().map(|t| (t[0], t[1])).unzip();
+            let any = hi.iter().any(|&t| t > MAX_T);
+            acc.add_log_factors::<DD>([&mut hi, &mut lo], any, |j| {
+                let [hi, lo] = ts[c * split + j];
+                (hi > MAX_T).then(|| Rare::Loss((hi + if DD { lo } else { 0.0 }).ln_1p()))
             });
         }
         // Both parts, whose low one shows any other grouping.
@@ -417,7 +426,6 @@ mod tests {
         let ds: Vec<f64> = (0..1000)
             .map(|i| (i as f64 * 0.37).sin() * 13.0 * if i % 97 == 5 { 1e20 } else { 1.0 })
             .collect();
-        let plain: Vec<[f64; 1]> = ds.iter().map(|&d| [0.5 * d * d]).collect();
         let dd: Vec<[f64; 2]> = ds
             .iter()
             .map(|&d| {
@@ -427,8 +435,8 @@ mod tests {
             .collect();
         let want: f64 = ds.iter().map(|&d| (0.5 * d * d).ln_1p()).sum();
         for (whole, got) in [
-            (log_sum(&plain, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum(&plain, s))),
-            (log_sum(&dd, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum(&dd, s))),
+            (log_sum::<false>(&dd, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum::<false>(&dd, s))),
+            (log_sum::<true>(&dd, 1000), [1, 3, 8, 63, 64, 100].map(|s| log_sum::<true>(&dd, s))),
         ] {
             assert!(got.iter().all(|&g| g == whole), "{got:?} against {whole:?}");
             let sum = f64::from_bits(whole.0) + f64::from_bits(whole.1);

@@ -43,7 +43,7 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         }
         let n = runs.len() * PIECE;
         let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        let scratch = (&mut s.losses[..n], &mut s.factors[..]);
+        let scratch = (&mut s.losses[..n], &mut s.parts);
         compute::<T, MODE>(p, inputs, scratch, &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
             tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
