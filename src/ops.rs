@@ -158,6 +158,7 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let contiguous = walk.inner_contiguous();
     let group = match (plan.grad, plan.loss_tensor || plan.loss_sum) {
         (true, false) => group_fn::<T, BACKWARD>(contiguous),
+        (false, _) if plan.loss_sum => group_fn::<T, SUM>(contiguous),
         (false, _) => group_fn::<T, LOSS>(contiguous),
         (true, true) => group_fn::<T, FUSED>(contiguous),
     };
@@ -179,6 +180,14 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
 const BACKWARD: u8 = 0;
 const LOSS: u8 = 1;
 const FUSED: u8 = 2;
+/// The forward SUM / MEAN: a mode of its own, so that reading contiguous inputs in place for
+/// it does not change how the compiler builds the element-wise loss loops (which it did).
+const SUM: u8 = 3;
+
+/// Whether a kind of call computes gradients.
+const fn has_grads(mode: u8) -> bool {
+    mode == BACKWARD || mode == FUSED
+}
 
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
@@ -222,10 +231,10 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     // Element `base` of operand `k` in this run.
     let at =
         |k: usize, base: usize| ptrs[k].wrapping_offset(run.start[k] + base as isize * step[k]);
-    // Backward alone reads contiguous inputs in place (measured faster; the loss loops
-    // measured faster on copies). All outputs are written after the chunk's last read (an
+    // Backward and the forward sum read contiguous inputs in place (measured faster; the
+    // element-wise loss loops measured faster on copies). All outputs are written after the chunk's last read (an
     // output may be an input's exact alias), and no other thread touches its elements.
-    let direct = CONTIGUOUS && (MODE == BACKWARD || p.loss_sum);
+    let direct = CONTIGUOUS && (MODE == BACKWARD || MODE == SUM);
     if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
         // One loop over the run, element by element: each element's inputs are read before
         // its outputs are written. (Absent operands have NULL base pointers; their offset
@@ -252,10 +261,10 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], losses, T::narrow);
         }
-        if MODE != LOSS && !ptrs[GRAD1].is_null() {
+        if has_grads(MODE) && !ptrs[GRAD1].is_null() {
             store(at(GRAD1, base), step[GRAD1], grads, |v| v);
         }
-        if MODE != LOSS && !ptrs[GRAD2].is_null() {
+        if has_grads(MODE) && !ptrs[GRAD2].is_null() {
             store(at(GRAD2, base), step[GRAD2], grads, T::neg);
         }
     }
@@ -347,7 +356,7 @@ fn compute<T: Element, const MODE: u8>(
             T::sum_losses(x, y, [t, t_lo], acc);
         }
     }
-    if MODE != LOSS {
+    if has_grads(MODE) {
         T::grads(x, y, g, p.factor, grads);
     }
 }

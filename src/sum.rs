@@ -181,7 +181,7 @@ impl Acc {
         // lanes are renormalised at the same positions however the block is split into calls.
         let (mut hi, mut lo) = (&hi[..], &lo[..hi.len()]);
         while !hi.is_empty() {
-            if self.pos % RENORM_EVERY == 0 {
+            if self.pos % RENORM_EVERY == 0 && self.pos > 0 {
                 self.renormalise::<DD>();
             }
             let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(hi.len());

@@ -1,7 +1,7 @@
 //! The tile kernel: element-wise work over a group of strided runs, with every operand read
 //! and written in the order of its own memory (see [`run_tile`]).
 
-use super::{compute, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2, LOSS, OUT};
+use super::{compute, has_grads, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2, OUT};
 use crate::layout::{Run, GROUP};
 use crate::math::Element;
 use crate::sum::Acc;
@@ -48,10 +48,10 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         if MODE != BACKWARD && p.loss_tensor {
             tile.visit(OUT, |e, q| q.write(T::narrow(s.losses[e])));
         }
-        if MODE != LOSS && !ptrs[GRAD1].is_null() {
+        if has_grads(MODE) && !ptrs[GRAD1].is_null() {
             tile.visit(GRAD1, |e, q| q.write(s.grads[e]));
         }
-        if MODE != LOSS && !ptrs[GRAD2].is_null() {
+        if has_grads(MODE) && !ptrs[GRAD2].is_null() {
             tile.visit(GRAD2, |e, q| q.write(s.grads[e].neg()));
         }
     }
