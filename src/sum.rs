@@ -34,7 +34,7 @@ const SAW_NAN: u8 = 1;
 const SAW_POS_INF: u8 = 2;
 const SAW_NEG_INF: u8 = 4;
 
-/// The number of lanes losses are summed in (two AVX2 vectors of f64).
+/// The number of lanes, sum and product ones alike (two AVX2 vectors of f64).
 pub(crate) const LANES: usize = 8;
 
 /// log(2) as a double-double.
@@ -155,7 +155,7 @@ impl Acc {
     /// positive), which moves `log(1 + q')` by at most 2^-52 times the lane's final loss sum
     /// (as `q/(1 + q) <= log(1 + q)`), and a renormalisation by 2^-64 of the product; a lane
     /// takes at most 2^11 losses per block: below 2^-40 of its sum, far below the f32
-    /// guarantees. Double-double lanes: about 2^-104 per step, and none at renormalisation.
+    /// guarantees. Double-double lanes: about 2^-104 per step and per renormalisation.
     #[inline(always)]
     pub fn add_log_factors<const DD: bool>(
         &mut self,
