@@ -233,8 +233,9 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let at =
         |k: usize, base: usize| ptrs[k].wrapping_offset(run.start[k] + base as isize * step[k]);
     // All but the element-wise forward read contiguous inputs in place (measured faster; the
-    // element-wise loss loops measured faster on copies). All outputs are written after the chunk's last read (an
-    // output may be an input's exact alias), and no other thread touches its elements.
+    // element-wise loss loops measured faster on copies). All outputs are written after the
+    // chunk's last read (an output may be an input's exact alias), and no other thread
+    // touches its elements.
     let direct = CONTIGUOUS && MODE != LOSS;
     if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
         // One loop over the run, element by element: each element's inputs are read before

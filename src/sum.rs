@@ -118,10 +118,7 @@ impl Acc {
     #[inline(always)]
     fn add_to_lanes(&mut self, vals: &[f64]) {
         let (mut hi, mut lo) = (self.lanes, self.lanes_lo);
-        let mut add = |k: usize, v: f64| {
-            let s = two_sum(hi[k], v);
-            (hi[k], lo[k]) = (s.hi, lo[k] + s.lo);
-        };
+        let mut add = |k: usize, v: f64| lane_add(&mut hi[k], &mut lo[k], v);
         let head = ((LANES - self.pos % LANES) % LANES).min(vals.len());
         let (first, body) = vals.split_at(head);
         for (i, &v) in first.iter().enumerate() {
@@ -169,8 +166,7 @@ impl Acc {
                     None => continue,
                     Some(Rare::Loss(loss)) => {
                         let k = (self.pos + j) % LANES;
-                        let s = two_sum(self.lanes[k], loss);
-                        (self.lanes[k], self.lanes_lo[k]) = (s.hi, self.lanes_lo[k] + s.lo);
+                        lane_add(&mut self.lanes[k], &mut self.lanes_lo[k], loss);
                     }
                     Some(Rare::Tiny(scaled)) => self.add_tiny(scaled),
                 }
@@ -329,6 +325,13 @@ impl Acc {
             (sum + Dd::new(tiny.hi / TINY_SCALE)).to_f64()
         }
     }
+}
+
+/// Add `v` to the compensated sum lane `hi` (rounded) and `lo` (the rounding errors).
+#[inline(always)]
+fn lane_add(hi: &mut f64, lo: &mut f64, v: f64) {
+    let s = two_sum(*hi, v);
+    (*hi, *lo) = (s.hi, *lo + s.lo);
 }
 
 /// One double-double product step, `q' = q (1 + t) + t`, for `q = q_hi + q_lo` (`q_lo` not
