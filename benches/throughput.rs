@@ -769,6 +769,7 @@ fn simd() -> String {
             ("fma", std::is_x86_feature_detected!("fma")),
             ("avx512f", std::is_x86_feature_detected!("avx512f")),
             ("avx512dq", std::is_x86_feature_detected!("avx512dq")),
+            ("avx512bw", std::is_x86_feature_detected!("avx512bw")),
             ("avx512vl", std::is_x86_feature_detected!("avx512vl")),
         ];
         let pick = |has: bool| {

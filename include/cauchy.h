@@ -330,9 +330,10 @@ uint32_t cauchy_version(void);
 const char *cauchy_version_string(void);
 
 /**
- * The kernel path in use: "avx2" (AVX2 and FMA) or "portable". Every path gives
- * bit-identical results; `CAUCHY_KERNEL=portable` or `=avx2` in the environment forces one
- * (read once, at first use; a path this CPU lacks is ignored). The string is static.
+ * The kernel path in use: "avx512" (AVX-512 F, DQ, BW and VL with AVX2 and FMA), "avx2" (AVX2
+ * and FMA) or "portable". Every path gives bit-identical results; `CAUCHY_KERNEL=portable`,
+ * `=avx2` or `=avx512` in the environment forces one (read once, at first use; a path this CPU
+ * lacks is ignored). The string is static.
  */
 const char *cauchy_kernel_name(void);
 

@@ -375,9 +375,10 @@ pub extern "C" fn cauchy_version_string() -> *const c_char {
     crate::VERSION_STRING.as_ptr()
 }
 
-/// The kernel path in use: "avx2" (AVX2 and FMA) or "portable". Every path gives
-/// bit-identical results; `CAUCHY_KERNEL=portable` or `=avx2` in the environment forces one
-/// (read once, at first use; a path this CPU lacks is ignored). The string is static.
+/// The kernel path in use: "avx512" (AVX-512 F, DQ, BW and VL with AVX2 and FMA), "avx2" (AVX2
+/// and FMA) or "portable". Every path gives bit-identical results; `CAUCHY_KERNEL=portable`,
+/// `=avx2` or `=avx512` in the environment forces one (read once, at first use; a path this CPU
+/// lacks is ignored). The string is static.
 #[no_mangle]
 pub extern "C" fn cauchy_kernel_name() -> *const c_char {
     guard_value(c"portable".as_ptr(), || crate::dispatch::isa().name().as_ptr())

@@ -431,14 +431,16 @@ unsafe fn run_group<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
 }
 
-/// A compiled [`run_group`]: itself (portable) or [`run_group_avx2`]. Called through this
-/// pointer it stays a function of its own, not inlined into the walk's closure, where the
+/// A compiled [`run_group`]: itself (portable) or a copy from [`compiled_for`]. Called through
+/// this pointer it stays a function of its own, not inlined into the walk's closure, where the
 /// compiler would lose track of which references may alias and vectorise less.
 type GroupFn<T> = unsafe fn(&Plan, &[*mut T; 6], &[Run<6>], &mut Scratch<T>, &mut Acc);
 
 /// The [`run_group`] for this CPU, layout and kind of call.
 fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
     match (isa(), contiguous) {
+        (Isa::Avx512, true) => run_group_avx512::<T, true, MODE>,
+        (Isa::Avx512, false) => run_group_avx512::<T, false, MODE>,
         (Isa::Avx2, true) => run_group_avx2::<T, true, MODE>,
         (Isa::Avx2, false) => run_group_avx2::<T, false, MODE>,
         (Isa::Portable, true) => run_group::<T, true, MODE>,
@@ -446,20 +448,39 @@ fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
     }
 }
 
-/// [`run_group`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// As [`run_group`], on a CPU with AVX2 and FMA.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn run_group_avx2<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
-    p: &Plan,
-    ptrs: &[*mut T; 6],
-    runs: &[Run<6>],
-    s: &mut Scratch<T>,
-    acc: &mut Acc,
-) {
-    run_group::<T, CONTIGUOUS, MODE>(p, ptrs, runs, s, acc)
+/// Copies of [`run_group`] and [`sum_run`] compiled for the target features `$features` (on
+/// x86-64; elsewhere [`isa`] never picks them). Everything they call is `#[inline(always)]`,
+/// so the whole kernel is compiled for those features.
+macro_rules! compiled_for {
+    ($features:literal, $group:ident, $sum:ident) => {
+        #[doc = concat!("[`run_group`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        /// As [`run_group`], on a CPU with these features.
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        unsafe fn $group<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
+            p: &Plan,
+            ptrs: &[*mut T; 6],
+            runs: &[Run<6>],
+            s: &mut Scratch<T>,
+            acc: &mut Acc,
+        ) {
+            run_group::<T, CONTIGUOUS, MODE>(p, ptrs, runs, s, acc)
+        }
+
+        #[doc = concat!("[`sum_run`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        /// As [`sum_run`], on a CPU with these features.
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        unsafe fn $sum<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Acc) {
+            sum_run(x, run, scale, acc)
+        }
+    };
 }
+
+compiled_for!("avx2,fma", run_group_avx2, sum_run_avx2);
+compiled_for!("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma", run_group_avx512, sum_run_avx512);
 
 /// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
 /// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles,
@@ -502,15 +523,6 @@ unsafe fn sum_run<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Ac
 /// A compiled [`sum_run`] (a pointer for the reason [`GroupFn`] gives).
 type SumFn<T> = unsafe fn(*const T, Run<1>, f64, &mut Acc);
 
-/// [`sum_run`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// As [`sum_run`], on a CPU with AVX2 and FMA.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn sum_run_avx2<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Acc) {
-    sum_run(x, run, scale, acc)
-}
-
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
 const SCALE_UP: f64 = 18446744073709551616.0;
 
@@ -520,6 +532,7 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let walk = Walk::new(&c.x.layout, [&c.x.layout]);
     let ptr = Ptrs([c.x.ptr]);
     let sum: SumFn<T> = match isa() {
+        Isa::Avx512 => sum_run_avx512::<T>,
         Isa::Avx2 => sum_run_avx2::<T>,
         Isa::Portable => sum_run::<T>,
     };

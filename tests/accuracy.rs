@@ -674,6 +674,13 @@ fn every_kernel_path() {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         paths.push("avx2");
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            paths.push("avx512");
+        }
     }
     for path in paths {
         let out = std::process::Command::new(std::env::current_exe().unwrap())

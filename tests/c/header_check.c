@@ -99,7 +99,8 @@ int main(void) {
           "cauchy_status_name()");
     check(set_num_threads(0) == CAUCHY_STATUS_OK && get_num_threads() >= 1,
           "cauchy_set_num_threads() / cauchy_get_num_threads()");
-    check(strcmp(kernel_name(), "avx2") == 0 || strcmp(kernel_name(), "portable") == 0,
+    check(strcmp(kernel_name(), "avx512") == 0 || strcmp(kernel_name(), "avx2") == 0 ||
+              strcmp(kernel_name(), "portable") == 0,
           "cauchy_kernel_name()");
     check(version() == CAUCHY_VERSION_NUMBER, "cauchy_version() is CAUCHY_VERSION_NUMBER");
     check(strcmp(version_string(), CAUCHY_VERSION_STRING) == 0,
