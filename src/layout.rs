@@ -120,7 +120,7 @@ fn each_steps_past(dims: impl Iterator<Item = (usize, usize)>) -> bool {
 }
 
 /// The most runs [`Walk::for_each_group`] hands out at once.
-pub(crate) const GROUP: usize = 16;
+pub(crate) const GROUP: usize = 64;
 
 /// The joint walk over `K` operands of one shape, in its fused dimensions.
 pub struct Walk<const K: usize> {
