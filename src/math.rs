@@ -38,6 +38,19 @@ pub trait Element:
     /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
     /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
     fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
+    /// [`Element::sum_losses`] and then [`Element::grads`] of the same pairs (the fused call
+    /// with a loss sum); a type may share work between the two.
+    #[inline(always)]
+    fn sum_losses_and_grads(
+        (x, y): (&[Self], &[Self]),
+        t: [&mut [f64]; 2],
+        acc: &mut Acc,
+        (g, factor): (Option<&[Self]>, Dd),
+        out: &mut [Self],
+    ) {
+        Self::sum_losses(x, y, t, acc);
+        Self::grads(x, y, g, factor, out);
+    }
     /// Whether `grads` computes every gradient in one pass with [`Element::grad`] (no element
     /// redone), so that a kernel may call `grad` element by element straight from memory.
     const ONE_PASS_GRAD: bool;
@@ -79,57 +92,38 @@ impl Element for f32 {
     }
 
     #[inline(always)]
-    fn sum_losses(x: &[f32], y: &[f32], [t, t_lo]: [&mut [f64]; 2], acc: &mut Acc) {
-        // t = d^2/2 to 2^-53; the sum's lanes take the losses as factors 1 + t, but for t
-        // above MAX_T (|d| beyond 2^50) or NaN.
-        let t_of = |x: f32, y: f32| {
-            let d = x as f64 - y as f64;
-            0.5 * d * d
-        };
-        for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
-            let t = &mut t[..x.len()];
-            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
-                *t = t_of(x, y);
-            }
-            let flags = t.iter().fold(0, |f, &t| f | above_max_t(t));
-            acc.add_log_factors::<false>([t, &mut t_lo[..]], flags >> 63 != 0, |j| {
-                let t = t_of(x[j], y[j]);
-                (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
-            });
-        }
+    fn sum_losses(x: &[f32], y: &[f32], t: [&mut [f64]; 2], acc: &mut Acc) {
+        sum_f32::<false>(x, y, t, acc, |_, _, _| {});
+    }
+
+    /// The gradients from the sum's `d` and `t` (`d^2 = 2t` exactly): each input is
+    /// converted to f64 once (`vcvtps2pd` is slow on some CPUs), with the bits of [`grads`].
+    #[inline(always)]
+    fn sum_losses_and_grads(
+        (x, y): (&[f32], &[f32]),
+        t: [&mut [f64]; 2],
+        acc: &mut Acc,
+        (g, factor): (Option<&[f32]>, Dd),
+        out: &mut [f32],
+    ) {
+        sum_f32::<true>(x, y, t, acc, |at, d, t| {
+            let g = g.map(|g| &g[at..at + d.len()]);
+            grads_f32(|j| (d[j], 2.0 * t[j]), g, factor, &mut out[at..at + d.len()]);
+        });
     }
 
     #[inline(always)]
     fn grads(x: &[f32], y: &[f32], g: Option<&[f32]>, factor: Dd, out: &mut [f32]) {
-        match g {
-            Some(g) => {
-                for (((v, &x), &y), &g) in out.iter_mut().zip(x).zip(y).zip(g) {
-                    *v = Self::grad(x, y, Dd::new(g as f64));
-                }
-            }
-            None => {
-                for ((v, &x), &y) in out.iter_mut().zip(x).zip(y) {
-                    *v = Self::grad(x, y, factor);
-                }
-            }
-        }
+        let (x, y) = (&x[..out.len()], &y[..out.len()]);
+        grads_f32(|j| residual_f32(x[j], y[j]), g, factor, out);
     }
 
     const ONE_PASS_GRAD: bool = true;
 
     #[inline(always)]
     fn grad(x: f32, y: f32, f: Dd) -> f32 {
-        // 2d / (d^2 + 2): d^2 cannot overflow in f64 for finite inputs. For d = ±inf the
-        // numerator is clamped to ±1e300, so that ±1e300 / inf gives ±0 (a min and a max
-        // outside the divisor's chain: measured cheaper than a test and select, or than
-        // clamping d; NaN passes both compares). Each step rounds by 2^-53, far below an f32
-        // ULP (so f's low part does not matter).
-        let d = x as f64 - y as f64;
-        let n = 2.0 * d;
-        let n = if -1e300 > n { -1e300 } else { n };
-        let n = if n > 1e300 { 1e300 } else { n };
-        let q = n / (d * d + 2.0);
-        (f.hi * q) as f32
+        let (d, d2) = residual_f32(x, y);
+        grad_f32(d, d2, f.hi)
     }
 
     #[inline(always)]
@@ -145,6 +139,81 @@ impl Element for f32 {
     #[inline(always)]
     fn neg(self) -> f32 {
         -self
+    }
+}
+
+/// `d = x - y` and `d^2` for f32 inputs, in f64 (`d` rounded by at most 2^-53; neither
+/// overflows for finite inputs).
+#[inline(always)]
+fn residual_f32(x: f32, y: f32) -> (f64, f64) {
+    let d = x as f64 - y as f64;
+    (d, d * d)
+}
+
+/// `f * 2d / (d^2 + 2)` rounded to f32, from `d` and `d2 = d^2` in f64. For d = ±inf the
+/// numerator is clamped to ±1e300, so that ±1e300 / inf gives ±0 (a min and a max outside
+/// the divisor's chain: measured cheaper than a test and select, or than clamping d; NaN
+/// passes both compares). Each step rounds by 2^-53, far below an f32 ULP (so the factor's
+/// low part does not matter).
+#[inline(always)]
+fn grad_f32(d: f64, d2: f64, f: f64) -> f32 {
+    let n = 2.0 * d;
+    let n = if -1e300 > n { -1e300 } else { n };
+    let n = if n > 1e300 { 1e300 } else { n };
+    (f * (n / (d2 + 2.0))) as f32
+}
+
+/// The f32 gradients of [`Element::grads`], with pair `j`'s `(d, d^2)` given by `dd(j)`.
+#[inline(always)]
+fn grads_f32(dd: impl Fn(usize) -> (f64, f64), g: Option<&[f32]>, factor: Dd, out: &mut [f32]) {
+    match g {
+        Some(g) => {
+            let g = &g[..out.len()];
+            for (j, v) in out.iter_mut().enumerate() {
+                let (d, d2) = dd(j);
+                *v = grad_f32(d, d2, g[j] as f64);
+            }
+        }
+        None => {
+            for (j, v) in out.iter_mut().enumerate() {
+                let (d, d2) = dd(j);
+                *v = grad_f32(d, d2, factor.hi);
+            }
+        }
+    }
+}
+
+/// The f32 loss sum, `t.len()` pairs at a time: `t = d^2/2` to 2^-53, whose factors `1 + t`
+/// the sum's lanes take, but for t above MAX_T (|d| beyond 2^50) or NaN. With `D`, `d` is kept
+/// in the second part and `also(at, d, t)` sees each piece's values from pair `at` on before
+/// the sum takes them (it may zero the rare ones).
+#[inline(always)]
+fn sum_f32<const D: bool>(
+    x: &[f32],
+    y: &[f32],
+    [t, d]: [&mut [f64]; 2],
+    acc: &mut Acc,
+    mut also: impl FnMut(usize, &[f64], &[f64]),
+) {
+    let t_of = |x: f32, y: f32| 0.5 * residual_f32(x, y).1;
+    let n = t.len();
+    for (at, (x, y)) in (0..).step_by(n).zip(x.chunks(n).zip(y.chunks(n))) {
+        let (t, d) = (&mut t[..x.len()], &mut d[..x.len()]);
+        if D {
+            for (((t, d), &x), &y) in t.iter_mut().zip(d.iter_mut()).zip(x).zip(y) {
+                (*d, *t) = (residual_f32(x, y).0, t_of(x, y));
+            }
+            also(at, d, t);
+        } else {
+            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
+                *t = t_of(x, y);
+            }
+        }
+        let flags = t.iter().fold(0, |f, &t| f | above_max_t(t));
+        acc.add_log_factors::<false>([t, d], flags >> 63 != 0, |j| {
+            let t = t_of(x[j], y[j]);
+            (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
+        });
     }
 }
 

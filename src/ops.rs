@@ -350,15 +350,17 @@ fn compute<T: Element, const MODE: u8>(
     grads: &mut [T],
     acc: &mut Acc,
 ) {
-    if MODE != BACKWARD {
-        if p.loss_tensor {
-            T::losses(x, y, losses);
-        } else {
-            let [t, t_lo] = parts;
-            T::sum_losses(x, y, [t, t_lo], acc);
-        }
+    let (loss, grad, [t, t_lo]) = (MODE != BACKWARD, has_grads(MODE), parts);
+    if loss && grad && !p.loss_tensor {
+        // The fused call with a loss sum: both at once, for types that share work.
+        return T::sum_losses_and_grads((x, y), [t, t_lo], acc, (g, p.factor), grads);
     }
-    if has_grads(MODE) {
+    if loss && p.loss_tensor {
+        T::losses(x, y, losses);
+    } else if loss {
+        T::sum_losses(x, y, [t, t_lo], acc);
+    }
+    if grad {
         T::grads(x, y, g, p.factor, grads);
     }
 }

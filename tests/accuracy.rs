@@ -439,6 +439,15 @@ fn elementwise<T: Float>() {
             r.negation("gradient MEAN (fused)", fused_mean1[k], fused_mean2[k], c);
         }
     }
+    // The fused call's gradients (SUM and MEAN share work with the loss sum) are those of the
+    // backward call with an upstream 1, bit for bit (NaN payloads aside), on every case.
+    let same = |a: T, b: T| a.bits64() == b.bits64() || (a.is_nan() && b.is_nan());
+    for reduction in [SUM, MEAN] {
+        let [_, fused, _] = gradients(&x, &y, n, reduction, None);
+        let [_, back, _] = gradients(&x, &y, n, reduction, Some(&[T::from_f64(1.0)]));
+        let differ = (0..n).filter(|&i| !same(fused[i], back[i])).count();
+        assert_eq!(differ, 0, "{}: fused and backward gradients differ ({reduction})", T::NAME);
+    }
     r.finish(&format!("{} element-wise, {} cases (bound {bound} ULP)", T::NAME, cases.len()));
 }
 
