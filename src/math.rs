@@ -86,8 +86,7 @@ impl Element for f32 {
     #[inline(always)]
     fn losses(x: &[f32], y: &[f32], out: &mut [f64]) {
         for ((l, &x), &y) in out.iter_mut().zip(x).zip(y) {
-            let d = x as f64 - y as f64;
-            *l = log1p_for_f32(0.5 * d * d);
+            *l = log1p_for_f32(0.5 * residual_f32(x, y).1);
         }
     }
 
@@ -201,7 +200,8 @@ fn sum_f32<const D: bool>(
         let (t, d) = (&mut t[..x.len()], &mut d[..x.len()]);
         if D {
             for (((t, d), &x), &y) in t.iter_mut().zip(d.iter_mut()).zip(x).zip(y) {
-                (*d, *t) = (residual_f32(x, y).0, t_of(x, y));
+                let (dv, d2) = residual_f32(x, y);
+                (*d, *t) = (dv, 0.5 * d2);
             }
             also(at, d, t);
         } else {
