@@ -299,9 +299,11 @@ impl Acc {
         }
     }
 
-    /// Whether finite values overflowed the running sum (possible for f64 data only).
+    /// Whether finite values overflowed the running sum, lanes included (possible for f64
+    /// data only).
     pub fn overflowed(&self) -> bool {
-        self.special == 0 && !(self.sum.hi.is_finite() && self.sum.lo.is_finite())
+        let sum = self.folded().sum;
+        self.special == 0 && !(sum.hi.is_finite() && sum.lo.is_finite())
     }
 
     /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.

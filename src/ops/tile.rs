@@ -32,7 +32,8 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
     runs: &[Run<6>],
     acc: &mut Acc,
 ) {
-    let s = &mut Scratch::<T, TILE>::new();
+    let mut room = Scratch::<T, TILE>::new(TILE);
+    let s = room.bufs();
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
         // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
@@ -41,23 +42,23 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         for k in [IMG1, IMG2, GRAD_OUT, OUT, GRAD1, GRAD2] {
             tile.prefetch_next(k, k >= OUT);
         }
-        tile.read(IMG1, &mut s.x);
-        tile.read(IMG2, &mut s.y);
+        tile.read(IMG1, s.x);
+        tile.read(IMG2, s.y);
         if p.grad_tensor {
-            tile.read(GRAD_OUT, &mut s.g);
+            tile.read(GRAD_OUT, s.g);
         }
         let n = runs.len() * PIECE;
         let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        let scratch = (&mut s.losses[..n], &mut s.parts);
+        let scratch = (&mut s.losses[..n], &mut *s.parts);
         compute::<T, MODE>(p, inputs, scratch, &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
-            tile.write(OUT, &s.losses, T::narrow);
+            tile.write(OUT, s.losses, T::narrow);
         }
         if has_grads(MODE) && !ptrs[GRAD1].is_null() {
-            tile.write(GRAD1, &s.grads, |g| g);
+            tile.write(GRAD1, s.grads, |g| g);
         }
         if has_grads(MODE) && !ptrs[GRAD2].is_null() {
-            tile.write(GRAD2, &s.grads, T::neg);
+            tile.write(GRAD2, s.grads, T::neg);
         }
     }
 }
@@ -123,7 +124,8 @@ impl<T> Tile<'_, T> {
 
     /// Operand `k`'s elements of the tile into `buf` (element j of run r at r * PIECE + j).
     #[inline(always)]
-    unsafe fn read(&self, k: usize, buf: &mut [T; TILE]) {
+    unsafe fn read(&self, k: usize, buf: &mut [T]) {
+        let buf: &mut [T; TILE] = buf.try_into().expect("a tile's buffer");
         let (pieces, step) = self.pieces(k);
         if step == 1 {
             // Whole pieces at once: an element-wise closure would be copied one at a time.
@@ -142,7 +144,8 @@ impl<T> Tile<'_, T> {
 
     /// `f` of each element of `buf` (laid out as [`Self::read`] fills it) to operand `k`.
     #[inline(always)]
-    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U; TILE], f: impl Fn(U) -> T) {
+    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T) {
+        let buf: &[U; TILE] = buf.try_into().expect("a tile's buffer");
         let (pieces, step) = self.pieces(k);
         if step == 1 {
             for (src, &(q, len)) in buf.chunks_exact(PIECE).zip(&pieces[..self.runs.len()]) {
