@@ -227,24 +227,28 @@ struct Bufs<'s, T> {
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
-    /// Room whose buffers hold `len.min(N)` elements.
+    /// Room whose buffers hold `len.min(N)` elements, once [`Scratch::zero`] has run (two
+    /// steps, so that the room is built where it stays: a finished one was moved, 3 KB).
     fn new(len: usize) -> Self {
-        let mut s = Scratch {
+        Scratch {
             bufs: [[MaybeUninit::uninit(); N]; 4],
             losses: [MaybeUninit::uninit(); N],
             parts: [[0.0; CHUNK]; 2],
             len: len.min(N),
-        };
-        for b in &mut s.bufs {
-            b[..s.len].fill(MaybeUninit::new(T::ZERO));
         }
-        s.losses[..s.len].fill(MaybeUninit::new(0.0));
-        s
+    }
+
+    /// Initialise the buffers' first `len` elements.
+    fn zero(&mut self) {
+        for b in &mut self.bufs {
+            b[..self.len].fill(MaybeUninit::new(T::ZERO));
+        }
+        self.losses[..self.len].fill(MaybeUninit::new(0.0));
     }
 
     fn bufs(&mut self) -> Bufs<'_, T> {
         let len = self.len;
-        // SAFETY: `new` initialised the first `len` elements of each.
+        // SAFETY: `zero` initialised the first `len` elements of each.
         let [x, y, g, grads] = self.bufs.each_mut().map(|b| unsafe { assume_init(&mut b[..len]) });
         let losses = unsafe { assume_init(&mut self.losses[..len]) };
         Bufs { x, y, g, grads, losses, parts: &mut self.parts }
@@ -549,6 +553,7 @@ unsafe fn kernel<T: Element>(
     acc: &mut Acc,
 ) {
     let mut s = Scratch::new(end - begin);
+    s.zero();
     if walk.inner_contiguous() || p.loss_sum || walk.numel() < PARALLEL_MIN {
         walk.for_each_run(begin, end, |r| group(p, ptrs, &[r], &mut s, acc));
     } else {
