@@ -51,6 +51,9 @@ pub trait Element:
         Self::sum_losses(x, y, t, acc);
         Self::grads(x, y, g, factor, out);
     }
+    /// Whether `cauchy_reduce` adds this type's values in plain lanes, without compensation
+    /// (see [`Acc::add_values`]: within the f32 guarantee, not the f64 one).
+    const PLAIN_REDUCE: bool;
     /// Whether `grads` computes every gradient in one pass with [`Element::grad`] (no element
     /// redone), so that a kernel may call `grad` element by element straight from memory.
     const ONE_PASS_GRAD: bool;
@@ -116,6 +119,8 @@ impl Element for f32 {
         let (x, y) = (&x[..out.len()], &y[..out.len()]);
         grads_f32(|j| residual_f32(x[j], y[j]), g, factor, out);
     }
+
+    const PLAIN_REDUCE: bool = true;
 
     const ONE_PASS_GRAD: bool = true;
 
@@ -284,6 +289,8 @@ impl Element for f64 {
             None => grads_f64(x, y, |_| factor, out),
         }
     }
+
+    const PLAIN_REDUCE: bool = false;
 
     const ONE_PASS_GRAD: bool = false;
 

@@ -572,7 +572,11 @@ unsafe fn sum_run<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Ac
         let vals = &mut vals[..CHUNK.min(run.len - base)];
         let src = x.wrapping_offset(run.start[0] + base as isize * step);
         load(src, step, vals, |v| v.widen() * scale);
-        acc.add_values(vals);
+        if T::PLAIN_REDUCE {
+            acc.add_values::<false>(vals);
+        } else {
+            acc.add_values::<true>(vals);
+        }
     }
 }
 
