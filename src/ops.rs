@@ -246,6 +246,7 @@ impl<T: Element, const N: usize> Scratch<T, N> {
         self.losses[..self.len].fill(MaybeUninit::new(0.0));
     }
 
+    /// The buffers, [`Scratch::zero`]ed before.
     fn bufs(&mut self) -> Bufs<'_, T> {
         let len = self.len;
         // SAFETY: `zero` initialised the first `len` elements of each.
