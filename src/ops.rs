@@ -207,7 +207,7 @@ const CHUNK: usize = 64;
 /// derived from the kernel's `&mut Scratch`, which the compiler then knows alias nothing else
 /// (slices kept apart from it made the sums' loops 6% slower).
 struct Scratch<T, const N: usize = CHUNK> {
-    /// `x`, `y`, `g` and `grads`, their first `len` elements initialised.
+    /// `x`, `y`, `g` and `grads`, their first `len` elements initialised (see `bufs`).
     bufs: [[MaybeUninit<T>; N]; 4],
     /// `losses`, its first `len` elements initialised.
     losses: [MaybeUninit<f64>; N],
@@ -227,29 +227,31 @@ struct Bufs<'s, T> {
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
-    /// Room whose buffers hold `len.min(N)` elements, once [`Scratch::zero`] has run (two
-    /// steps, so that the room is built where it stays: a finished one was moved, 3 KB).
-    fn new(len: usize) -> Self {
+    /// Room with no buffer initialised yet (built where it stays, then [`Scratch::zero`]ed:
+    /// a room finished here was moved, 3 KB).
+    fn new() -> Self {
         Scratch {
             bufs: [[MaybeUninit::uninit(); N]; 4],
             losses: [MaybeUninit::uninit(); N],
             parts: [[0.0; CHUNK]; 2],
-            len: len.min(N),
+            len: 0,
         }
     }
 
-    /// Initialise the buffers' first `len` elements.
-    fn zero(&mut self) {
+    /// Initialise the buffers' first `len.min(N)` elements, which [`Scratch::bufs`] hands out.
+    fn zero(&mut self, len: usize) {
+        self.len = len.min(N);
         for b in &mut self.bufs {
             b[..self.len].fill(MaybeUninit::new(T::ZERO));
         }
         self.losses[..self.len].fill(MaybeUninit::new(0.0));
     }
 
-    /// The buffers, [`Scratch::zero`]ed before.
+    /// The buffers, as long as [`Scratch::zero`] made them (empty before).
     fn bufs(&mut self) -> Bufs<'_, T> {
         let len = self.len;
-        // SAFETY: `zero` initialised the first `len` elements of each.
+        // SAFETY: the first `len` elements of each are initialised: none from `new`, and
+        // `zero` initialises those it counts.
         let [x, y, g, grads] = self.bufs.each_mut().map(|b| unsafe { assume_init(&mut b[..len]) });
         let losses = unsafe { assume_init(&mut self.losses[..len]) };
         Bufs { x, y, g, grads, losses, parts: &mut self.parts }
@@ -553,8 +555,8 @@ unsafe fn kernel<T: Element>(
     (begin, end): (usize, usize),
     acc: &mut Acc,
 ) {
-    let mut s = Scratch::new(end - begin);
-    s.zero();
+    let mut s = Scratch::new();
+    s.zero(end - begin);
     if walk.inner_contiguous() || p.loss_sum || walk.numel() < PARALLEL_MIN {
         walk.for_each_run(begin, end, |r| group(p, ptrs, &[r], &mut s, acc));
     } else {
@@ -607,14 +609,16 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let numel = c.x.layout.numel();
     let mut acc = Acc::default();
     sum_scaled(1.0, &mut acc)?;
-    let mut result = acc.result(divisor(c.mean, numel));
-    if acc.overflowed() {
-        // Finite values whose running sum overflowed (f64 only): sum again at 2^-64 scale;
-        // scaling back rounds exactly, or overflows to ±inf when the true sum does.
-        let mut acc = Acc::default();
-        sum_scaled(1.0 / SCALE_UP, &mut acc)?;
-        result = acc.result(divisor(c.mean, numel)) * SCALE_UP;
-    }
+    let result = match acc.result_unless_overflowed(divisor(c.mean, numel)) {
+        Some(result) => result,
+        None => {
+            // Finite values whose running sum overflowed (f64 only): sum again at 2^-64 scale;
+            // scaling back rounds exactly, or overflows to ±inf when the true sum does.
+            let mut acc = Acc::default();
+            sum_scaled(1.0 / SCALE_UP, &mut acc)?;
+            acc.result(divisor(c.mean, numel)) * SCALE_UP
+        }
+    };
     // SAFETY: validated one-element output.
     unsafe { c.out.write(T::narrow(result)) };
     Ok(())

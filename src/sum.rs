@@ -237,7 +237,7 @@ impl Acc {
     /// Add the next values of the block, of any sign or class (`cauchy_reduce`); non-finite
     /// ones are replaced by 0 in `vals` after being recorded. Finite values go to the lanes,
     /// compensated or (not `COMPENSATED`) plain; a lane that overflows makes the whole sum
-    /// overflow (see [`Acc::overflowed`]), as the running sum would.
+    /// overflow (see [`Acc::result_unless_overflowed`]), as the running sum would.
     ///
     /// Plain lanes (one addition per value, where compensation takes six): a lane adds at
     /// most `BLOCK / LANES` = 2048 values per block, each rounded by 2^-53 of the lane's sum
@@ -312,17 +312,17 @@ impl Acc {
         }
     }
 
-    /// Whether finite values overflowed the running sum, lanes included (possible for f64
-    /// data only).
-    pub fn overflowed(&self) -> bool {
-        let sum = self.folded().sum;
-        self.special == 0 && !(sum.hi.is_finite() && sum.lo.is_finite())
-    }
-
     /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.
     pub fn result(&self, divisor: f64) -> f64 {
+        self.folded().result_folded(divisor)
+    }
+
+    /// [`Acc::result`], or `None` where finite values overflowed the running sum, lanes
+    /// included (possible for f64 data only); the lanes are folded once for both.
+    pub fn result_unless_overflowed(&self, divisor: f64) -> Option<f64> {
         let acc = self.folded();
-        acc.result_folded(divisor)
+        let overflowed = acc.special == 0 && !(acc.sum.hi.is_finite() && acc.sum.lo.is_finite());
+        (!overflowed).then(|| acc.result_folded(divisor))
     }
 
     fn result_folded(&self, divisor: f64) -> f64 {

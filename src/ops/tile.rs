@@ -32,8 +32,8 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
     runs: &[Run<6>],
     acc: &mut Acc,
 ) {
-    let mut room = Scratch::<T, TILE>::new(TILE);
-    room.zero();
+    let mut room = Scratch::<T, TILE>::new();
+    room.zero(TILE);
     let s = room.bufs();
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
