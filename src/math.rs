@@ -75,6 +75,7 @@ mod sealed {
 
 /// `g / n` as a double-double (a zero or non-finite `g` gives `g / n` in the high part
 /// alone, which keeps the sign of a zero).
+#[inline(always)]
 pub fn upstream_factor(g: f64, n: f64) -> Dd {
     if g.is_finite() && g != 0.0 {
         Dd::new(g) / Dd::new(n)

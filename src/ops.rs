@@ -120,8 +120,24 @@ struct Plan {
     factor: Dd,
 }
 
-/// Run a loss, backward or fused call.
+/// Run a loss, backward or fused call (the copy of [`call`] for this CPU).
 pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
+    // SAFETY: `isa()` only picks paths the CPU supports.
+    unsafe {
+        match isa() {
+            Isa::Avx512 => call_avx512(c),
+            Isa::Avx2 => call_avx2(c),
+            Isa::Portable => call(c),
+        }
+    }
+}
+
+/// A loss, backward or fused call. Inlined into copies compiled for each path (see
+/// [`compiled_for`]), like the kernels: the set-up and the final fold have double-double
+/// steps, whose fused multiply-adds are library calls in a portable build (a sixth of a
+/// one-element f64 call).
+#[inline(always)]
+fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
     let numel = c.img1.layout.numel();
     let mean = c.reduction == Reduction::Mean;
@@ -211,8 +227,9 @@ struct Scratch<T, const N: usize = CHUNK> {
     bufs: [[MaybeUninit<T>; N]; 4],
     /// `losses`, its first `len` elements initialised.
     losses: [MaybeUninit<f64>; N],
-    /// For sums, which take [`CHUNK`] elements at a time.
-    parts: [[f64; CHUNK]; 2],
+    /// For sums, which take [`CHUNK`] elements at a time; the first `len.min(CHUNK)`
+    /// initialised.
+    parts: [[MaybeUninit<f64>; CHUNK]; 2],
     len: usize,
 }
 
@@ -223,7 +240,7 @@ struct Bufs<'s, T> {
     g: &'s mut [T],
     grads: &'s mut [T],
     losses: &'s mut [f64],
-    parts: &'s mut [[f64; CHUNK]; 2],
+    parts: [&'s mut [f64]; 2],
 }
 
 impl<T: Element, const N: usize> Scratch<T, N> {
@@ -233,7 +250,7 @@ impl<T: Element, const N: usize> Scratch<T, N> {
         Scratch {
             bufs: [[MaybeUninit::uninit(); N]; 4],
             losses: [MaybeUninit::uninit(); N],
-            parts: [[0.0; CHUNK]; 2],
+            parts: [[MaybeUninit::uninit(); CHUNK]; 2],
             len: 0,
         }
     }
@@ -245,6 +262,9 @@ impl<T: Element, const N: usize> Scratch<T, N> {
             b[..self.len].fill(MaybeUninit::new(T::ZERO));
         }
         self.losses[..self.len].fill(MaybeUninit::new(0.0));
+        for p in &mut self.parts {
+            p[..self.len.min(CHUNK)].fill(MaybeUninit::new(0.0));
+        }
     }
 
     /// The buffers, as long as [`Scratch::zero`] made them (empty before).
@@ -254,7 +274,8 @@ impl<T: Element, const N: usize> Scratch<T, N> {
         // `zero` initialises those it counts.
         let [x, y, g, grads] = self.bufs.each_mut().map(|b| unsafe { assume_init(&mut b[..len]) });
         let losses = unsafe { assume_init(&mut self.losses[..len]) };
-        Bufs { x, y, g, grads, losses, parts: &mut self.parts }
+        let parts = self.parts.each_mut().map(|p| unsafe { assume_init(&mut p[..len.min(CHUNK)]) });
+        Bufs { x, y, g, grads, losses, parts }
     }
 }
 
@@ -307,7 +328,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         }
         return;
     }
-    let s = s.bufs();
+    let mut s = s.bufs();
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
@@ -315,7 +336,13 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let g =
             p.grad_tensor.then(|| input(at(GRAD_OUT, base), step[GRAD_OUT], direct, &mut s.g[..n]));
         let (losses, grads) = (&mut s.losses[..n], &mut s.grads[..n]);
-        compute::<T, MODE>(p, (x, y, g), (losses, &mut *s.parts), grads, acc);
+        compute::<T, MODE>(
+            p,
+            (x, y, g),
+            (losses, s.parts.each_mut().map(|p| &mut **p)),
+            grads,
+            acc,
+        );
         if MODE != BACKWARD && p.loss_tensor {
             store(at(OUT, base), step[OUT], losses, T::narrow);
         }
@@ -402,7 +429,7 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
 fn compute<T: Element, const MODE: u8>(
     p: &Plan,
     (x, y, g): (&[T], &[T], Option<&[T]>),
-    (losses, parts): (&mut [f64], &mut [[f64; CHUNK]; 2]),
+    (losses, parts): (&mut [f64], [&mut [f64]; 2]),
     grads: &mut [T],
     acc: &mut Acc,
 ) {
@@ -506,11 +533,12 @@ fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
     }
 }
 
-/// Copies of [`run_group`] and [`sum_run`] compiled for the target features `$features` (on
-/// x86-64; elsewhere [`isa`] never picks them). Everything they call is `#[inline(always)]`,
-/// so the whole kernel is compiled for those features.
+/// Copies of [`run_group`], [`sum_run`], [`call`] and [`reduce`] compiled for the target
+/// features `$features` (on x86-64; elsewhere [`isa`] never picks them). Everything they call
+/// is `#[inline(always)]`, so the whole kernel is compiled for those features (the calls'
+/// kernels are reached through pointers, so each is still a function of its own).
 macro_rules! compiled_for {
-    ($features:literal, $group:ident, $sum:ident) => {
+    ($features:literal, $group:ident, $sum:ident, $call:ident, $reduce:ident) => {
         #[doc = concat!("[`run_group`] compiled for ", $features, ".")]
         ///
         /// # Safety
@@ -534,11 +562,35 @@ macro_rules! compiled_for {
         unsafe fn $sum<T: Element>(x: *const T, run: Run<1>, scale: f64, acc: &mut Acc) {
             sum_run(x, run, scale, acc)
         }
+
+        #[doc = concat!("[`call`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        /// On a CPU with these features.
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        unsafe fn $call<T: Element>(c: &Call<T>) -> Result<(), Error> {
+            call(c)
+        }
+
+        #[doc = concat!("[`reduce`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        /// On a CPU with these features.
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        unsafe fn $reduce<T: Element>(c: &ReduceCall<T>, sum: SumFn<T>) -> Result<(), Error> {
+            reduce(c, sum)
+        }
     };
 }
 
-compiled_for!("avx2,fma", run_group_avx2, sum_run_avx2);
-compiled_for!("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma", run_group_avx512, sum_run_avx512);
+compiled_for!("avx2,fma", run_group_avx2, sum_run_avx2, call_avx2, reduce_avx2);
+compiled_for!(
+    "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma",
+    run_group_avx512,
+    sum_run_avx512,
+    call_avx512,
+    reduce_avx512
+);
 
 /// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
 /// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles,
@@ -589,16 +641,24 @@ type SumFn<T> = unsafe fn(*const T, Run<1>, f64, &mut Acc);
 /// `2^64`: the pre-scaling (by its inverse) that keeps an overflowing f64 sum finite.
 const SCALE_UP: f64 = 18446744073709551616.0;
 
-/// Run a `cauchy_reduce_*` call.
+/// Run a `cauchy_reduce_*` call (the copy of [`reduce`] for this CPU).
 pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
+    // SAFETY: `isa()` only picks paths the CPU supports.
+    unsafe {
+        match isa() {
+            Isa::Avx512 => reduce_avx512(c, sum_run_avx512::<T>),
+            Isa::Avx2 => reduce_avx2(c, sum_run_avx2::<T>),
+            Isa::Portable => reduce(c, sum_run::<T>),
+        }
+    }
+}
+
+/// A `cauchy_reduce_*` call with the compiled [`sum_run`] `sum` (inlined as [`call`] is).
+#[inline(always)]
+fn reduce<T: Element>(c: &ReduceCall<T>, sum: SumFn<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
     let walk = Walk::new(&c.x.layout, [&c.x.layout]);
     let ptr = Ptrs([c.x.ptr]);
-    let sum: SumFn<T> = match isa() {
-        Isa::Avx512 => sum_run_avx512::<T>,
-        Isa::Avx2 => sum_run_avx2::<T>,
-        Isa::Portable => sum_run::<T>,
-    };
     let sum_scaled = |scale: f64, acc: &mut Acc| {
         blocks(walk.numel(), BLOCK, acc, |begin, end, acc| {
             // SAFETY: validation proved the input's elements addressable by its layout;

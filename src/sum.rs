@@ -259,6 +259,7 @@ impl Acc {
 
     /// The same sum with the lanes added into the main sum, in lane order: the sum lanes,
     /// then the logs of the product lanes.
+    #[inline(always)]
     fn folded(&self) -> Acc {
         let mut acc =
             Acc { sum: self.sum, tiny: self.tiny, special: self.special, ..Acc::default() };
@@ -313,18 +314,21 @@ impl Acc {
     }
 
     /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.
+    #[inline(always)]
     pub fn result(&self, divisor: f64) -> f64 {
         self.folded().result_folded(divisor)
     }
 
     /// [`Acc::result`], or `None` where finite values overflowed the running sum, lanes
     /// included (possible for f64 data only); the lanes are folded once for both.
+    #[inline(always)]
     pub fn result_unless_overflowed(&self, divisor: f64) -> Option<f64> {
         let acc = self.folded();
         let overflowed = acc.special == 0 && !(acc.sum.hi.is_finite() && acc.sum.lo.is_finite());
         (!overflowed).then(|| acc.result_folded(divisor))
     }
 
+    #[inline(always)]
     fn result_folded(&self, divisor: f64) -> f64 {
         if let Some(s) = self.special() {
             return s / divisor;

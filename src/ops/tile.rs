@@ -34,7 +34,7 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
 ) {
     let mut room = Scratch::<T, TILE>::new();
     room.zero(TILE);
-    let s = room.bufs();
+    let mut s = room.bufs();
     let longest = runs.iter().map(|r| r.len).max().unwrap_or(0);
     for at in (0..longest).step_by(PIECE) {
         // Element j of run r sits at r * PIECE + j in the buffers; missing ones (short runs)
@@ -50,7 +50,7 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         }
         let n = runs.len() * PIECE;
         let inputs = (&s.x[..n], &s.y[..n], p.grad_tensor.then_some(&s.g[..n]));
-        let scratch = (&mut s.losses[..n], &mut *s.parts);
+        let scratch = (&mut s.losses[..n], s.parts.each_mut().map(|p| &mut **p));
         compute::<T, MODE>(p, inputs, scratch, &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
             tile.write(OUT, s.losses, T::narrow);
