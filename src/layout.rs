@@ -9,6 +9,7 @@
 
 /// The largest number of dimensions a descriptor may have.
 pub(crate) use crate::desc::CAUCHY_MAX_NDIM as MAX_NDIM;
+use std::mem::MaybeUninit;
 
 /// A checked shape and strides (in elements) of one operand, borrowed from the caller's
 /// descriptor for the duration of the call, so that checked calls stay small to move.
@@ -122,27 +123,39 @@ fn each_steps_past(dims: impl Iterator<Item = (usize, usize)>) -> bool {
 /// The most runs [`Walk::for_each_group`] hands out at once.
 pub(crate) const GROUP: usize = 64;
 
-/// The joint walk over `K` operands of one shape, in its fused dimensions.
-pub struct Walk<const K: usize> {
+/// The joint walk over `K` operands of one shape, in its fused dimensions; `'r` is the
+/// [`WideRoom`] it may use.
+pub struct Walk<'r, const K: usize> {
     numel: usize,
-    dims: Dims<K>,
+    dims: Dims<'r, K>,
 }
 
 /// Fused dimensions a walk holds inline. Few layouts need more after fusion (contiguous ones
-/// need one, transposed views two); those few go to the heap, so that the common call neither
-/// zeroes nor moves room for [`MAX_NDIM`] dimensions.
+/// need one, transposed views two); those few go to a [`WideRoom`], so that the common call
+/// neither zeroes nor moves room for [`MAX_NDIM`] dimensions.
 const INLINE_DIMS: usize = 4;
 
-enum Dims<const K: usize> {
+enum Dims<'r, const K: usize> {
     /// One run in which every operand steps by 1: C-contiguous operands (the common call), or
     /// at most one element (whose strides never matter). Built without looking at a stride.
     Line,
     Inline(Fused<K, INLINE_DIMS>),
-    Heap(Box<Fused<K, MAX_NDIM>>),
+    Wide(&'r Fused<K, MAX_NDIM>),
+}
+
+/// Room for the fused dimensions of a walk that needs more than it holds inline: uninitialised
+/// until such a walk fills it, so it costs the common call nothing, and kept by the caller
+/// (on its stack: no call allocates for its layout).
+pub struct WideRoom<const K: usize>(MaybeUninit<Fused<K, MAX_NDIM>>);
+
+impl<const K: usize> Default for WideRoom<K> {
+    fn default() -> WideRoom<K> {
+        WideRoom(MaybeUninit::uninit())
+    }
 }
 
 /// At most `D` dimensions, outermost first, with the strides of each operand per dimension.
-struct Fused<const K: usize, const D: usize> {
+pub struct Fused<const K: usize, const D: usize> {
     ndim: usize,
     size: [usize; D],
     stride: [[isize; K]; D],
@@ -157,24 +170,25 @@ pub struct Run<const K: usize> {
     pub len: usize,
 }
 
-impl<const K: usize> Walk<K> {
-    /// Merge the layouts of `K` operands that all have the shape of `shape`.
+impl<'r, const K: usize> Walk<'r, K> {
+    /// Merge the layouts of `K` operands that all have the shape of `shape`, in `room` where
+    /// they need it.
     /// (Inlined, and the fused dimensions built in place by a call of their own, so that the
     /// common call neither calls nor moves anything here.)
     #[inline(always)]
-    pub fn new(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
+    pub fn new(shape: &Layout, layouts: [&Layout; K], room: &'r mut WideRoom<K>) -> Walk<'r, K> {
         if shape.numel <= 1 || layouts.iter().all(|l| l.strides.is_none()) {
             Walk { numel: shape.numel, dims: Dims::Line }
         } else {
-            Walk::fused(shape, layouts)
+            Walk::fused(shape, layouts, room)
         }
     }
 
     /// [`Walk::new`] for a layout that is not a [`Dims::Line`].
-    fn fused(shape: &Layout, layouts: [&Layout; K]) -> Walk<K> {
+    fn fused(shape: &Layout, layouts: [&Layout; K], room: &'r mut WideRoom<K>) -> Walk<'r, K> {
         let dims = match Fused::new(shape, layouts) {
             Some(few) => Dims::Inline(few),
-            None => Dims::Heap(Box::new(
+            None => Dims::Wide(room.0.write(
                 Fused::new(shape, layouts).expect("a layout has at most MAX_NDIM dimensions"),
             )),
         };
@@ -190,7 +204,7 @@ impl<const K: usize> Walk<K> {
         let inner = match &self.dims {
             Dims::Line => return true,
             Dims::Inline(d) => d.stride[d.ndim - 1],
-            Dims::Heap(d) => d.stride[d.ndim - 1],
+            Dims::Wide(d) => d.stride[d.ndim - 1],
         };
         inner.iter().all(|&s| s == 1)
     }
@@ -205,7 +219,7 @@ impl<const K: usize> Walk<K> {
             }
             Dims::Line => {}
             Dims::Inline(d) => d.for_each_run(begin, end, f),
-            Dims::Heap(d) => d.for_each_run(begin, end, f),
+            Dims::Wide(d) => d.for_each_run(begin, end, f),
         }
     }
 
@@ -332,7 +346,7 @@ mod tests {
     }
 
     /// The offsets the runs of `begin..end` visit, in order.
-    fn visited<const K: usize>(w: &Walk<K>, k: usize, begin: usize, end: usize) -> Vec<isize> {
+    fn visited<const K: usize>(w: &Walk<'_, K>, k: usize, begin: usize, end: usize) -> Vec<isize> {
         let mut seen = vec![];
         w.for_each_run(begin, end, |r| {
             seen.extend((0..r.len).map(|i| r.start[k] + i as isize * r.step[k]));
@@ -356,8 +370,9 @@ mod tests {
     #[test]
     fn contiguous_dimensions_fuse_into_one() {
         let l = layout(&[2, 3, 4], &[12, 4, 1]);
-        let w = Walk::<1>::new(&l, [&l]);
-        let Dims::Inline(d) = &w.dims else { panic!("one dimension spilled to the heap") };
+        let mut room = WideRoom::default();
+        let w = Walk::<1>::new(&l, [&l], &mut room);
+        let Dims::Inline(d) = &w.dims else { panic!("one dimension was not kept inline") };
         assert_eq!((d.ndim, d.size[0]), (1, 24));
     }
 
@@ -365,7 +380,8 @@ mod tests {
     fn runs_visit_every_offset_in_logical_order() {
         // A 3x4 view with padded rows: element [i][j] at offset i*5 + j.
         let l = layout(&[3, 4], &[5, 1]);
-        let w = Walk::<1>::new(&l, [&l]);
+        let mut room = WideRoom::default();
+        let w = Walk::<1>::new(&l, [&l], &mut room);
         assert_eq!(visited(&w, 0, 2, 11), logical(&[3, 4], &[5, 1], 2..11));
     }
 
@@ -374,21 +390,23 @@ mod tests {
         // A transposed 3x4 view (element [i][j] at offset j*3 + i) is read in memory order;
         // a C-contiguous second operand follows it (element [i][j] at i*4 + j).
         let (t, c) = (layout(&[3, 4], &[1, 3]), Layout::trusted(&[3, 4], None, 12));
-        let w = Walk::<2>::new(&t, [&t, &c]);
+        let mut room = WideRoom::default();
+        let w = Walk::<2>::new(&t, [&t, &c], &mut room);
         assert_eq!(visited(&w, 0, 0, 12), (0..12).collect::<Vec<_>>());
         let second: Vec<isize> = (0..12).map(|m| (m % 3) * 4 + m / 3).collect();
         assert_eq!(visited(&w, 1, 2, 11), second[2..11]);
     }
 
     #[test]
-    fn dimensions_beyond_the_inline_ones_walk_from_the_heap() {
+    fn dimensions_beyond_the_inline_ones_walk_from_the_room() {
         // Six dimensions of size 2 that cannot fuse (every stride is padded), against a
         // contiguous second operand.
         let sizes = [2, 2, 2, 2, 2, 2];
         let strides = [-200, 50, 24, -6, 3, 1];
         let (l, c) = (layout(&sizes, &strides), Layout::trusted(&sizes, None, 64));
-        let w = Walk::<2>::new(&l, [&l, &c]);
-        assert!(matches!(w.dims, Dims::Heap(_)));
+        let mut room = WideRoom::default();
+        let w = Walk::<2>::new(&l, [&l, &c], &mut room);
+        assert!(matches!(w.dims, Dims::Wide(_)));
         for (begin, end) in [(0, 64), (5, 6), (13, 50)] {
             assert_eq!(
                 visited(&w, 0, begin, end),

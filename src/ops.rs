@@ -11,7 +11,7 @@
 use crate::dd::Dd;
 use crate::dispatch::{isa, Isa};
 use crate::fpenv::DefaultFpEnv;
-use crate::layout::{Run, Walk};
+use crate::layout::{Run, Walk, WideRoom};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
@@ -176,7 +176,8 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img1.unwrap_or(absent),
         c.grad_img2.unwrap_or(absent),
     ];
-    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout));
+    let mut room = WideRoom::default();
+    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout), &mut room);
     let ptrs = Ptrs(ops.map(|o| o.ptr));
     let contiguous = walk.inner_contiguous();
     let group = match (plan.grad, plan.loss_tensor || plan.loss_sum) {
@@ -603,7 +604,7 @@ unsafe fn kernel<T: Element>(
     group: GroupFn<T>,
     p: &Plan,
     ptrs: &[*mut T; 6],
-    walk: &Walk<6>,
+    walk: &Walk<'_, 6>,
     (begin, end): (usize, usize),
     acc: &mut Acc,
 ) {
@@ -657,7 +658,8 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
 #[inline(always)]
 fn reduce<T: Element>(c: &ReduceCall<T>, sum: SumFn<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
-    let walk = Walk::new(&c.x.layout, [&c.x.layout]);
+    let mut room = WideRoom::default();
+    let walk = Walk::new(&c.x.layout, [&c.x.layout], &mut room);
     let ptr = Ptrs([c.x.ptr]);
     let sum_scaled = |scale: f64, acc: &mut Acc| {
         blocks(walk.numel(), BLOCK, acc, |begin, end, acc| {
