@@ -64,6 +64,7 @@ impl<'a> Layout<'a> {
 
     /// The lowest and highest element offsets this layout touches (`None` when empty), in
     /// `i128` so that strides not yet checked cannot wrap.
+    #[inline]
     pub fn offset_range(&self) -> Option<(i128, i128)> {
         if self.numel == 0 {
             return None;

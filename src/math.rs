@@ -100,7 +100,8 @@ impl Element for f32 {
     }
 
     /// The gradients from the sum's `d` and `t` (`d^2 = 2t` exactly): each input is
-    /// converted to f64 once (`vcvtps2pd` is slow on some CPUs), with the bits of [`grads`].
+    /// converted to f64 once (`vcvtps2pd` is slow on some CPUs), with the bits of
+    /// [`Element::grads`].
     #[inline(always)]
     fn sum_losses_and_grads(
         (x, y): (&[f32], &[f32]),

@@ -314,7 +314,7 @@ impl<'a, T> RawCall<'a, T> {
         }
     }
 
-    /// [`RawCall::check`] under the rules `R`.
+    /// The checks of [`RawCall::check_then`] under the rules `R`.
     unsafe fn check_with<R: Rules>(&self) -> Result<Call<'a, T>, R::Error> {
         let img1 = R::tensor(&self.img1, None)?;
         let like = Some(&img1.layout);
@@ -379,7 +379,7 @@ impl<'a, T> Call<'a, T> {
 /// Check a `cauchy_reduce_*` call.
 ///
 /// # Safety
-/// As [`RawCall::check`].
+/// As [`RawCall::check_then`].
 pub unsafe fn check_reduce<'a, T>(
     x: &RawTensor<'a, T>,
     reduction: i32,
