@@ -218,6 +218,9 @@ const fn has_grads(mode: u8) -> bool {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
+/// Blocks up to this long zero this much of their [`Scratch`] (at most [`CHUNK`]).
+const SHORT: usize = 8;
+
 /// Room for the buffers of one chunk ([`run_chunks`], made once per block) or tile
 /// ([`run_tile`]), zeroed only as far as the block or tile reaches (zeroing all of it was a
 /// quarter of a one-element call's time). The buffers are handed out as [`Bufs`], slices
@@ -256,15 +259,28 @@ impl<T: Element, const N: usize> Scratch<T, N> {
         }
     }
 
-    /// Initialise the buffers' first `len.min(N)` elements, which [`Scratch::bufs`] hands out.
+    /// Initialise at least the buffers' first `len.min(N)` elements, which [`Scratch::bufs`]
+    /// hands out.
     fn zero(&mut self, len: usize) {
-        self.len = len.min(N);
-        for b in &mut self.bufs {
-            b[..self.len].fill(MaybeUninit::new(T::ZERO));
+        if len <= SHORT {
+            // A constant length, which the compiler zeroes with a few stores (a library call per
+            // buffer was a tenth of a one-element call).
+            self.zero_exactly(SHORT);
+        } else {
+            self.zero_exactly(len.min(N));
         }
-        self.losses[..self.len].fill(MaybeUninit::new(0.0));
+    }
+
+    /// Initialise the buffers' first `len` elements (`len <= N`).
+    #[inline(always)]
+    fn zero_exactly(&mut self, len: usize) {
+        self.len = len;
+        for b in &mut self.bufs {
+            b[..len].fill(MaybeUninit::new(T::ZERO));
+        }
+        self.losses[..len].fill(MaybeUninit::new(0.0));
         for p in &mut self.parts {
-            p[..self.len.min(CHUNK)].fill(MaybeUninit::new(0.0));
+            p[..len.min(CHUNK)].fill(MaybeUninit::new(0.0));
         }
     }
 
