@@ -134,8 +134,8 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
 
 /// A loss, backward or fused call. Inlined into copies compiled for each path (see
 /// [`compiled_for`]), like the kernels: the set-up and the final fold have double-double
-/// steps, whose fused multiply-adds are library calls in a portable build (a sixth of a
-/// one-element f64 call).
+/// steps, whose fused multiply-adds are library calls in a portable build (a tenth of a
+/// one-element f64 loss-and-gradient call).
 #[inline(always)]
 fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
@@ -262,6 +262,7 @@ impl<T: Element, const N: usize> Scratch<T, N> {
     /// Initialise at least the buffers' first `len.min(N)` elements, which [`Scratch::bufs`]
     /// hands out.
     fn zero(&mut self, len: usize) {
+        const { assert!(SHORT <= N) };
         if len <= SHORT {
             // A constant length, which the compiler zeroes with a few stores (a library call per
             // buffer was a tenth of a one-element call).
@@ -287,8 +288,8 @@ impl<T: Element, const N: usize> Scratch<T, N> {
     /// The buffers, as long as [`Scratch::zero`] made them (empty before).
     fn bufs(&mut self) -> Bufs<'_, T> {
         let len = self.len;
-        // SAFETY: the first `len` elements of each are initialised: none from `new`, and
-        // `zero` initialises those it counts.
+        // SAFETY: the first `len` elements of each (of the parts, `len.min(CHUNK)`) are
+        // initialised: none from `new`, and `zero` initialises those it counts.
         let [x, y, g, grads] = self.bufs.each_mut().map(|b| unsafe { assume_init(&mut b[..len]) });
         let losses = unsafe { assume_init(&mut self.losses[..len]) };
         let parts = self.parts.each_mut().map(|p| unsafe { assume_init(&mut p[..len.min(CHUNK)]) });
