@@ -595,8 +595,8 @@ macro_rules! compiled_for {
         /// # Safety
         /// On a CPU with these features.
         #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
-        unsafe fn $reduce<T: Element>(c: &ReduceCall<T>, sum: SumFn<T>) -> Result<(), Error> {
-            reduce(c, sum)
+        unsafe fn $reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
+            reduce(c)
         }
     };
 }
@@ -664,17 +664,22 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     // SAFETY: `isa()` only picks paths the CPU supports.
     unsafe {
         match isa() {
-            Isa::Avx512 => reduce_avx512(c, sum_run_avx512::<T>),
-            Isa::Avx2 => reduce_avx2(c, sum_run_avx2::<T>),
-            Isa::Portable => reduce(c, sum_run::<T>),
+            Isa::Avx512 => reduce_avx512(c),
+            Isa::Avx2 => reduce_avx2(c),
+            Isa::Portable => reduce(c),
         }
     }
 }
 
-/// A `cauchy_reduce_*` call with the compiled [`sum_run`] `sum` (inlined as [`call`] is).
+/// A `cauchy_reduce_*` call (inlined as [`call`] is).
 #[inline(always)]
-fn reduce<T: Element>(c: &ReduceCall<T>, sum: SumFn<T>) -> Result<(), Error> {
+fn reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
+    let sum: SumFn<T> = match isa() {
+        Isa::Avx512 => sum_run_avx512::<T>,
+        Isa::Avx2 => sum_run_avx2::<T>,
+        Isa::Portable => sum_run::<T>,
+    };
     let mut room = WideRoom::default();
     let walk = Walk::new(&c.x.layout, [&c.x.layout], &mut room);
     let ptr = Ptrs([c.x.ptr]);

@@ -299,7 +299,8 @@ impl<'a, T> RawCall<'a, T> {
     /// Check everything, in argument order, and hand the checked call to `run`.
     ///
     /// `run` borrows the call where it was built: returned instead, the call (about 300
-    /// bytes) was copied three times on its way out, a sixth of a one-element call's work.
+    /// bytes) was copied three times on its way out, about a tenth of a one-element call's
+    /// work.
     ///
     /// # Safety
     /// Every non-NULL descriptor points at a readable `CauchyTensorDesc` whose arrays hold
