@@ -176,23 +176,28 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img1.unwrap_or(absent),
         c.grad_img2.unwrap_or(absent),
     ];
-    let mut room = WideRoom::default();
-    let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout), &mut room);
-    let ptrs = Ptrs(ops.map(|o| o.ptr));
-    let contiguous = walk.inner_contiguous();
-    let group = match (plan.grad, plan.loss_tensor || plan.loss_sum) {
-        (true, false) => group_fn::<T, BACKWARD>(contiguous),
-        (false, _) if plan.loss_sum => group_fn::<T, SUM>(contiguous),
-        (false, _) => group_fn::<T, LOSS>(contiguous),
-        (true, true) => group_fn::<T, FUSED>(contiguous),
-    };
-    let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
     let mut acc = Acc::default();
-    blocks(numel, len, &mut acc, |begin, end, acc| {
-        // SAFETY: validation proved each operand's elements addressable by its layout;
-        // `isa()` only picks paths the CPU supports.
-        unsafe { kernel(group, &plan, &ptrs.get(), &walk, (begin, end), acc) }
-    })?;
+    if numel == 1 {
+        // SAFETY: validation proved each present operand's element addressable.
+        unsafe { one(&plan, &ops.map(|o| o.ptr), &mut acc) };
+    } else {
+        let mut room = WideRoom::default();
+        let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout), &mut room);
+        let ptrs = Ptrs(ops.map(|o| o.ptr));
+        let contiguous = walk.inner_contiguous();
+        let group = match mode(&plan) {
+            BACKWARD => group_fn::<T, BACKWARD>(contiguous),
+            SUM => group_fn::<T, SUM>(contiguous),
+            LOSS => group_fn::<T, LOSS>(contiguous),
+            _ => group_fn::<T, FUSED>(contiguous),
+        };
+        let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
+        blocks(numel, len, &mut acc, |begin, end, acc| {
+            // SAFETY: validation proved each operand's elements addressable by its layout;
+            // `isa()` only picks paths the CPU supports.
+            unsafe { kernel(group, &plan, &ptrs.get(), &walk, (begin, end), acc) }
+        })?;
+    }
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
         unsafe { p.write(T::narrow(acc.result(divisor(mean, numel)))) };
@@ -209,6 +214,16 @@ const FUSED: u8 = 2;
 /// it does not change how the compiler builds the element-wise forward's loss loops (a choice
 /// at run time had made the f64 one scalar).
 const SUM: u8 = 3;
+
+/// The kind of call a plan makes.
+fn mode(p: &Plan) -> u8 {
+    match (p.grad, p.loss_tensor || p.loss_sum) {
+        (true, false) => BACKWARD,
+        (false, _) if p.loss_sum => SUM,
+        (false, _) => LOSS,
+        (true, true) => FUSED,
+    }
+}
 
 /// Whether a kind of call computes gradients.
 const fn has_grads(mode: u8) -> bool {
@@ -264,24 +279,26 @@ impl<T: Element, const N: usize> Scratch<T, N> {
     fn zero(&mut self, len: usize) {
         const { assert!(SHORT <= N) };
         if len <= SHORT {
-            // A constant length, which the compiler zeroes with a few stores (a library call per
-            // buffer was a tenth of a one-element call).
-            self.zero_exactly(SHORT);
+            // Whole arrays of a constant length, which the compiler stores inline (filled as
+            // slices, even of a constant length, each buffer was a library call: a twentieth
+            // of a one-element call).
+            self.len = SHORT;
+            for b in &mut self.bufs {
+                *head(b) = [MaybeUninit::new(T::ZERO); SHORT];
+            }
+            *head(&mut self.losses) = [MaybeUninit::new(0.0); SHORT];
+            for p in &mut self.parts {
+                *head(p) = [MaybeUninit::new(0.0); SHORT];
+            }
         } else {
-            self.zero_exactly(len.min(N));
-        }
-    }
-
-    /// Initialise the buffers' first `len` elements (`len <= N`).
-    #[inline(always)]
-    fn zero_exactly(&mut self, len: usize) {
-        self.len = len;
-        for b in &mut self.bufs {
-            b[..len].fill(MaybeUninit::new(T::ZERO));
-        }
-        self.losses[..len].fill(MaybeUninit::new(0.0));
-        for p in &mut self.parts {
-            p[..len.min(CHUNK)].fill(MaybeUninit::new(0.0));
+            self.len = len.min(N);
+            for b in &mut self.bufs {
+                b[..self.len].fill(MaybeUninit::new(T::ZERO));
+            }
+            self.losses[..self.len].fill(MaybeUninit::new(0.0));
+            for p in &mut self.parts {
+                p[..self.len.min(CHUNK)].fill(MaybeUninit::new(0.0));
+            }
         }
     }
 
@@ -295,6 +312,12 @@ impl<T: Element, const N: usize> Scratch<T, N> {
         let parts = self.parts.each_mut().map(|p| unsafe { assume_init(&mut p[..len.min(CHUNK)]) });
         Bufs { x, y, g, grads, losses, parts }
     }
+}
+
+/// The first [`SHORT`] elements of `a` (which has at least that many, as [`Scratch::zero`]
+/// asserts).
+fn head<U, const M: usize>(a: &mut [U; M]) -> &mut [U; SHORT] {
+    a.first_chunk_mut().expect("scratch buffers hold at least SHORT elements")
 }
 
 /// `buf` as the values it holds.
@@ -370,6 +393,53 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         if has_grads(MODE) && !ptrs[GRAD2].is_null() {
             store(at(GRAD2, base), step[GRAD2], grads, T::neg);
         }
+    }
+}
+
+/// A one-element call: [`compute`] on arrays of one element, which the compiler reduces to
+/// the scalar arithmetic (the walk, the blocks and the chunk loops were two thirds of a
+/// one-element call's work). The same functions on the same element as the chunk kernel, so
+/// the same bits.
+///
+/// # Safety
+/// Every non-NULL pointer addresses a valid element; NULL ones are only used where the plan
+/// says the operand is absent.
+#[inline(always)]
+unsafe fn one<T: Element>(p: &Plan, ptrs: &[*mut T; 6], acc: &mut Acc) {
+    match mode(p) {
+        BACKWARD => one_as::<T, BACKWARD>(p, ptrs, acc),
+        SUM => one_as::<T, SUM>(p, ptrs, acc),
+        LOSS => one_as::<T, LOSS>(p, ptrs, acc),
+        _ => one_as::<T, FUSED>(p, ptrs, acc),
+    }
+}
+
+/// [`one`] for one kind of call.
+///
+/// # Safety
+/// As [`one`].
+#[inline(always)]
+unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6], acc: &mut Acc) {
+    // Every input is read before any output is written (an output may alias an input).
+    let (x, y) = ([ptrs[IMG1].read()], [ptrs[IMG2].read()]);
+    let g = p.grad_tensor.then(|| [ptrs[GRAD_OUT].read()]);
+    let (mut losses, mut t, mut t_lo, mut grads) = ([0.0], [0.0], [0.0], [T::ZERO]);
+    let parts = [&mut t[..], &mut t_lo[..]];
+    compute::<T, MODE>(
+        p,
+        (&x, &y, g.as_ref().map(|g| &g[..])),
+        (&mut losses, parts),
+        &mut grads,
+        acc,
+    );
+    if MODE != BACKWARD && p.loss_tensor {
+        ptrs[OUT].write(T::narrow(losses[0]));
+    }
+    if has_grads(MODE) && !ptrs[GRAD1].is_null() {
+        ptrs[GRAD1].write(grads[0]);
+    }
+    if has_grads(MODE) && !ptrs[GRAD2].is_null() {
+        ptrs[GRAD2].write(grads[0].neg());
     }
 }
 

@@ -309,10 +309,13 @@ impl<'a, T> RawCall<'a, T> {
         &self,
         run: impl Fn(&Call<'a, T>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        match &self.check_with::<Quick>() {
-            Ok(call) => run(call),
-            Err(()) => run(&self.check_with::<Full>()?),
+        if let Ok(call) = &self.check_with::<One>() {
+            return run(call);
         }
+        if let Ok(call) = &self.check_with::<Quick>() {
+            return run(call);
+        }
+        run(&self.check_with::<Full>()?)
     }
 
     /// The checks of [`RawCall::check_then`] under the rules `R`.
@@ -386,7 +389,8 @@ pub unsafe fn check_reduce<'a, T>(
     reduction: i32,
     out: *mut T,
 ) -> Result<ReduceCall<'a, T>, Error> {
-    check_reduce_with::<Quick, T>(x, reduction, out)
+    check_reduce_with::<One, T>(x, reduction, out)
+        .or_else(|()| check_reduce_with::<Quick, T>(x, reduction, out))
         .or_else(|()| check_reduce_with::<Full, T>(x, reduction, out))
 }
 
@@ -415,10 +419,10 @@ unsafe fn check_reduce_with<'a, R: Rules, T>(
 }
 
 /// How operands and overlaps are checked. [`Full`] is the definition: every rule of API.md,
-/// every message. [`Quick`] accepts only the common call (C-contiguous tensors of img1's
-/// shape, NULL one-element descriptors, disjoint or identical operands) through cheap tests,
-/// each of which implies that the full rule passes and builds the same value; anything else
-/// it hands to [`Full`] (`Err(())`), so every failure is found and reported by [`Full`].
+/// every message. [`One`] (one-element calls) and [`Quick`] (C-contiguous tensors of img1's
+/// shape, NULL one-element descriptors) accept only common calls, through cheap tests each of
+/// which implies that the full rule passes and builds a value that computes the same; anything
+/// else they hand on (`Err(())`), so every failure is found and reported by [`Full`].
 trait Rules {
     type Error;
     /// The failure for `e` found outside the operand rules (a reduction out of range).
@@ -537,4 +541,71 @@ fn quick_numel<T>(sizes: &[i64]) -> Option<usize> {
     let numel = sizes.iter().try_fold(1usize, |n, &s| n.checked_mul(usize::try_from(s).ok()?))?;
     let fits = numel >= 1 && numel.checked_mul(std::mem::size_of::<T>())? <= isize::MAX as usize;
     fits.then_some(numel)
+}
+
+/// A one-element call only (every operand one element, strides whatever they are): the
+/// common call of a scalar loss, checked without looking at strides, which never matter for
+/// one element (Full reads them only for the extent, self-overlap and alias tests, which one
+/// element passes whatever they are). Anything else goes on to [`Quick`] (`Err(())`).
+struct One;
+
+/// The sizes of a descriptor whose ndim is in range, whose shape is readable and whose every
+/// size is 1 (read_desc's tests pass, with one element); `None` otherwise.
+///
+/// # Safety
+/// As [`read_desc`].
+unsafe fn one_element<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
+    let sizes: &[i64] = match (d.ndim, d.shape.is_null()) {
+        (0, _) => &[],
+        (n, false) if n <= MAX_NDIM => std::slice::from_raw_parts(d.shape, n),
+        _ => return None,
+    };
+    sizes.iter().all(|&n| n == 1).then_some(sizes)
+}
+
+impl Rules for One {
+    type Error = ();
+
+    fn fail(_: Error) {}
+
+    unsafe fn tensor<'a, T>(
+        raw: &RawTensor<'a, T>,
+        like: Option<&Layout<'a>>,
+    ) -> Result<Operand<'a, T>, ()> {
+        let layout = match (raw.desc.as_ref(), like) {
+            // img1's one element, contiguous.
+            (None, Some(like)) => like.contiguous(),
+            // One element; with `like`, as many sizes (all 1) as img1 has, so the shapes match.
+            (Some(d), like) => {
+                let sizes = one_element(d).ok_or(())?;
+                if like.is_some_and(|l| l.sizes().len() != sizes.len()) {
+                    return Err(());
+                }
+                Layout::trusted(sizes, None, 1)
+            }
+            (None, None) => return Err(()),
+        };
+        match raw.ptr.is_null() || !raw.ptr.is_aligned() {
+            true => Err(()),
+            false => Ok(Operand { ptr: raw.ptr as *mut T, layout }),
+        }
+    }
+
+    unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
+        let one = raw.desc.as_ref().is_none_or(|d| one_element(d).is_some());
+        match one && !raw.ptr.is_null() && raw.ptr.is_aligned() {
+            true => Ok(raw.ptr as *mut T),
+            false => Err(()),
+        }
+    }
+
+    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
+        // Every operand is one element, whose normalised layout is empty: two at one address
+        // are exact aliases; anything else must be disjoint.
+        let fine = outputs.iter().enumerate().all(|(i, out)| {
+            inputs.iter().all(|input| !intersects(out.span, input.span) || out.ptr == input.ptr)
+                && outputs[i + 1..].iter().all(|other| !intersects(out.span, other.span))
+        });
+        fine.then_some(()).ok_or(())
+    }
 }
