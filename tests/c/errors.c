@@ -319,6 +319,51 @@ static void misaligned(int f64) {
     expect(R, f64, &a, CAUCHY_STATUS_INVALID_ARGUMENT, "out (0x", "not aligned");
 }
 
+/* One-element calls, which take their own quick checks: each rule still applies, with the
+ * same status and message. img1 is [1] with a stride that must not matter. */
+static void one_element(int f64) {
+    static const int64_t ONE[1] = {1}, ONES[2] = {1, 1}, TWO[1] = {2}, STRIDE[1] = {7};
+    static const int64_t ONE_TWO[2] = {1, 2};
+    static int64_t ones[65];
+    const CauchyTensorDesc one = {1, ONE, STRIDE}, ones2 = {2, ONES, NULL}, two = {1, TWO, NULL};
+    const CauchyTensorDesc no_shape = {1, NULL, NULL}, too_many = {65, ones, NULL};
+    const CauchyTensorDesc one_two = {2, ONE_TWO, NULL};
+    size_t off = f64 ? 4 : 2;
+    Args a, v = valid();
+    int i;
+    for (i = 0; i < 65; i++) ones[i] = 1;
+    v.img1_desc = &one;
+    a = v, a.img2 = NULL;
+    expect(LBF, f64, &a, CAUCHY_STATUS_NULL_POINTER, "img2 is NULL", NULL);
+    a = v, a.out = NULL;
+    expect(L | F, f64, &a, CAUCHY_STATUS_NULL_POINTER, "out is NULL", NULL);
+    a = v, a.img2_desc = &no_shape;
+    expect(LBF, f64, &a, CAUCHY_STATUS_NULL_POINTER, "img2_desc is NULL", "shape");
+    a = v, a.img2_desc = &ones2;
+    expect(LBF, f64, &a, CAUCHY_STATUS_SHAPE_MISMATCH, "img2 shape [1, 1]", "[1]");
+    a = v, a.grad_img1_desc = &two;
+    expect(B | F, f64, &a, CAUCHY_STATUS_SHAPE_MISMATCH, "grad_img1 shape [2]", "[1]");
+    a = v, a.out_desc = &too_many;
+    expect(L | F, f64, &a, CAUCHY_STATUS_INVALID_SHAPE, "out_desc has ndim 65", NULL);
+    a = v, a.reduction = CAUCHY_REDUCTION_MEAN, a.out_desc = &one_two;
+    expect(L | F, f64, &a, CAUCHY_STATUS_SHAPE_MISMATCH, "out must hold exactly one", "[1, 2]");
+    a = v, a.reduction = 3;
+    expect(LBF | R, f64, &a, CAUCHY_STATUS_INVALID_REDUCTION, "reduction 3 ", NULL);
+    a = v, a.img1 = (char *)mem.img1 + off;
+    expect(LBF | R, f64, &a, CAUCHY_STATUS_INVALID_ARGUMENT, "(0x", "not aligned");
+    a = v, a.reduction = CAUCHY_REDUCTION_SUM, a.out = (char *)mem.out + off;
+    expect(L | F | R, f64, &a, CAUCHY_STATUS_INVALID_ARGUMENT, "out (0x", "not aligned");
+    a = v, a.grad_img2 = a.grad_img1;
+    expect(B | F, f64, &a, CAUCHY_STATUS_OVERLAP, "grad_img1 overlaps grad_img2", NULL);
+    a = v, a.reduction = CAUCHY_REDUCTION_MEAN, a.out = a.grad_img2;
+    expect(F, f64, &a, CAUCHY_STATUS_OVERLAP, "out overlaps grad_img2", NULL);
+    /* Exact aliases of one element are allowed, whatever the strides. */
+    a = v, a.out = mem.img1, a.grad_img1 = mem.img2, a.grad_img2 = mem.grad_out;
+    expect_ok(FUSED, f64, &a, "one element: out == img1, grad_img1 == img2 in place", 0);
+    a = v, a.reduction = CAUCHY_REDUCTION_SUM, a.out = mem.img1;
+    expect_ok(REDUCE, f64, &a, "one element: out == x in place", 0);
+}
+
 /* What API.md allows must work: in place, skipped gradients, empty and one-element tensors. */
 static void allowed(int f64) {
     static const int64_t EXPLICIT[3] = {12, 4, 1};
@@ -458,6 +503,7 @@ int main(void) {
         shape_mismatches(f64);
         overlaps(f64);
         misaligned(f64);
+        one_element(f64);
         allowed(f64);
     }
     status_names();
