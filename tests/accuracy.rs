@@ -409,8 +409,8 @@ impl Report {
 // Tests
 
 /// Loss, gradient and backward of every table case: whole-table calls with NONE (and a
-/// grad_out tensor), then per case the scalar-upstream reductions, MEAN over `n` stride-0
-/// copies of the pair.
+/// grad_out tensor), then per case one-element calls and the scalar-upstream reductions, MEAN
+/// over `n` stride-0 copies of the pair.
 fn elementwise<T: Float>() {
     let cases = cases::<T>();
     let column = |f: fn(&Case<T>) -> T| cases.iter().map(f).collect::<Vec<T>>();
@@ -427,6 +427,16 @@ fn elementwise<T: Float>() {
         r.negation("gradient", fused1[i], fused2[i], c);
         r.ulps("backward NONE", back1[i], c.gdloss, bound, c.fixed_product_sign(), c);
         r.negation("backward NONE", back1[i], back2[i], c);
+        // One element (its own path): the loss, its SUM and MEAN (the loss itself), and the
+        // fused loss and gradient.
+        for reduction in [NONE, SUM, MEAN] {
+            let loss = forward(&[c.x], &[c.y], 1, reduction)[0];
+            r.ulps("loss, one element", loss, c.loss, bound, c.fixed_sign(), c);
+            let [out, grad1, grad2] = gradients(&[c.x], &[c.y], 1, reduction, None);
+            r.ulps("loss, one element (fused)", out[0], c.loss, bound, c.fixed_sign(), c);
+            r.ulps("gradient, one element", grad1[0], c.dloss, bound, c.fixed_sign(), c);
+            r.negation("gradient, one element", grad1[0], grad2[0], c);
+        }
         let [_, sum1, sum2] = gradients(&[c.x], &[c.y], 1, SUM, Some(&[c.g]));
         r.ulps("backward SUM", sum1[0], c.gdloss, bound, c.fixed_product_sign(), c);
         r.negation("backward SUM", sum1[0], sum2[0], c);
