@@ -5,17 +5,12 @@ use crate::boundary::{guard, guard_value, last_error};
 use crate::desc::CauchyTensorDesc;
 use crate::math::Element;
 use crate::status::CauchyStatus;
-use crate::validate::{check_reduce, RawCall, RawTensor};
+use crate::validate::{check_reduce, Arg, RawCall, RawTensor};
 use crate::{ops, pool};
 use std::ffi::c_char;
 
-fn raw<'a, T>(
-    name: &'static str,
-    desc_name: &'static str,
-    ptr: *const T,
-    desc: *const CauchyTensorDesc,
-) -> RawTensor<'a, T> {
-    RawTensor { name, desc_name, ptr, desc, call: std::marker::PhantomData }
+fn raw<'a, T>(arg: Arg, ptr: *const T, desc: *const CauchyTensorDesc) -> RawTensor<'a, T> {
+    RawTensor { arg, ptr, desc, call: std::marker::PhantomData }
 }
 
 fn inputs<'a, T>(
@@ -24,7 +19,7 @@ fn inputs<'a, T>(
     img2: *const T,
     img2_desc: *const CauchyTensorDesc,
 ) -> (RawTensor<'a, T>, RawTensor<'a, T>) {
-    (raw("img1", "img1_desc", img1, img1_desc), raw("img2", "img2_desc", img2, img2_desc))
+    (raw(Arg::Img1, img1, img1_desc), raw(Arg::Img2, img2, img2_desc))
 }
 
 fn grads<'a, T>(
@@ -33,10 +28,7 @@ fn grads<'a, T>(
     g2: *mut T,
     g2_desc: *const CauchyTensorDesc,
 ) -> Option<(RawTensor<'a, T>, RawTensor<'a, T>)> {
-    Some((
-        raw("grad_img1", "grad_img1_desc", g1, g1_desc),
-        raw("grad_img2", "grad_img2_desc", g2, g2_desc),
-    ))
+    Some((raw(Arg::GradImg1, g1, g1_desc), raw(Arg::GradImg2, g2, g2_desc)))
 }
 
 /// Check and run a loss, backward or fused call.
@@ -54,7 +46,7 @@ unsafe fn reduce<T: Element>(
     reduction: i32,
     out: *mut T,
 ) -> CauchyStatus {
-    guard(|| ops::run_reduce(&check_reduce(&raw("x", "x_desc", x, x_desc), reduction, out)?))
+    guard(|| ops::run_reduce(&check_reduce(&raw(Arg::X, x, x_desc), reduction, out)?))
 }
 
 unsafe fn loss<T: Element>(
@@ -72,7 +64,7 @@ unsafe fn loss<T: Element>(
         img2,
         reduction,
         grad_out: None,
-        out: Some(raw("out", "out_desc", out, out_desc)),
+        out: Some(raw(Arg::Out, out, out_desc)),
         grads: None,
     })
 }
@@ -96,7 +88,7 @@ unsafe fn backward<T: Element>(
         img1,
         img2,
         reduction,
-        grad_out: Some(raw("grad_out", "grad_out_desc", grad_out, grad_out_desc)),
+        grad_out: Some(raw(Arg::GradOut, grad_out, grad_out_desc)),
         out: None,
         grads: grads(grad_img1, grad_img1_desc, grad_img2, grad_img2_desc),
     })
@@ -122,7 +114,7 @@ unsafe fn loss_and_grad<T: Element>(
         img2,
         reduction,
         grad_out: None,
-        out: Some(raw("out", "out_desc", out, out_desc)),
+        out: Some(raw(Arg::Out, out, out_desc)),
         grads: grads(grad_img1, grad_img1_desc, grad_img2, grad_img2_desc),
     })
 }

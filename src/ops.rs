@@ -159,31 +159,32 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     if !plan.loss_tensor && !plan.loss_sum && !plan.grad {
         return Ok(()); // backward with both gradients skipped: validation was the whole job
     }
-    // Absent operands walk with img1's strides (so they never block dimension fusion) and a
-    // NULL pointer that is never dereferenced.
-    let absent = Operand { ptr: null_mut(), layout: c.img1.layout };
-    let ops: [Operand<T>; 6] = [
-        c.img1,
-        c.img2,
-        match c.upstream {
-            Upstream::Tensor(op) => op,
-            _ => absent,
+    let ops: [Option<&Operand<T>>; 6] = [
+        Some(&c.img1),
+        Some(&c.img2),
+        match &c.upstream {
+            Upstream::Tensor(op) => Some(op),
+            _ => None,
         },
-        match c.out {
-            LossOut::Tensor(op) => op,
-            _ => absent,
+        match &c.out {
+            LossOut::Tensor(op) => Some(op),
+            _ => None,
         },
-        c.grad_img1.unwrap_or(absent),
-        c.grad_img2.unwrap_or(absent),
+        c.grad_img1.as_ref(),
+        c.grad_img2.as_ref(),
     ];
+    // Absent operands have a NULL pointer, never dereferenced.
+    let ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
     let mut acc = Acc::default();
     if numel == 1 {
         // SAFETY: validation proved each present operand's element addressable.
-        unsafe { one(&plan, &ops.map(|o| o.ptr), &mut acc) };
+        unsafe { one(&plan, &ptrs, &mut acc) };
     } else {
+        // Absent operands walk with img1's strides (so they never block dimension fusion).
+        let layouts = ops.map(|o| o.map_or(&c.img1.layout, |o| &o.layout));
         let mut room = WideRoom::default();
-        let walk = Walk::new(&c.img1.layout, ops.each_ref().map(|o| &o.layout), &mut room);
-        let ptrs = Ptrs(ops.map(|o| o.ptr));
+        let walk = Walk::new(&c.img1.layout, layouts, &mut room);
+        let ptrs = Ptrs(ptrs);
         let contiguous = walk.inner_contiguous();
         let group = match mode(&plan) {
             BACKWARD => group_fn::<T, BACKWARD>(contiguous),

@@ -87,11 +87,47 @@ pub struct ReduceCall<'a, T> {
     pub out: *mut T,
 }
 
+/// A tensor parameter of the C functions, named in messages (a byte to pass around, not two
+/// strings).
+#[derive(Clone, Copy, Debug)]
+pub enum Arg {
+    Img1,
+    Img2,
+    GradOut,
+    Out,
+    GradImg1,
+    GradImg2,
+    X,
+}
+
+impl Arg {
+    /// The data parameter's name.
+    fn name(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The descriptor parameter's name.
+    fn desc_name(self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Arg::Img1 => ("img1", "img1_desc"),
+            Arg::Img2 => ("img2", "img2_desc"),
+            Arg::GradOut => ("grad_out", "grad_out_desc"),
+            Arg::Out => ("out", "out_desc"),
+            Arg::GradImg1 => ("grad_img1", "grad_img1_desc"),
+            Arg::GradImg2 => ("grad_img2", "grad_img2_desc"),
+            Arg::X => ("x", "x_desc"),
+        }
+    }
+}
+
 /// A raw pointer with its descriptor, as the C caller passed them; `'a` is the call.
 #[derive(Clone, Copy)]
 pub struct RawTensor<'a, T> {
-    pub name: &'static str,
-    pub desc_name: &'static str,
+    pub arg: Arg,
     pub ptr: *const T,
     pub desc: *const CauchyTensorDesc,
     pub call: PhantomData<&'a ()>,
@@ -139,13 +175,13 @@ impl<'a, T> RawTensor<'a, T> {
     /// C-contiguous (`None` = the descriptor is required).
     unsafe fn layout(&self, default: Option<&Layout<'a>>) -> Result<Layout<'a>, Error> {
         let layout = match (self.desc.as_ref(), default) {
-            (Some(d), _) => read_desc(self.desc_name, d)?,
+            (Some(d), _) => read_desc(self.arg.desc_name(), d)?,
             (None, Some(like)) => like.contiguous(),
-            (None, None) => return Err(Error::NullPointer { arg: self.desc_name, why: "" }),
+            (None, None) => return Err(Error::NullPointer { arg: self.arg.desc_name(), why: "" }),
         };
         // A NULL descriptor's contiguous layout may span more than img1's own (which may
         // repeat elements with stride 0), so both are checked.
-        check_extent(self.desc_name, &layout, std::mem::size_of::<T>())?;
+        check_extent(self.arg.desc_name(), &layout, std::mem::size_of::<T>())?;
         Ok(layout)
     }
 
@@ -153,11 +189,11 @@ impl<'a, T> RawTensor<'a, T> {
     fn checked_ptr(&self, numel: usize) -> Result<*mut T, Error> {
         if self.ptr.is_null() {
             if numel > 0 {
-                return Err(Error::NullPointer { arg: self.name, why: "" });
+                return Err(Error::NullPointer { arg: self.arg.name(), why: "" });
             }
         } else if (self.ptr as usize) % std::mem::align_of::<T>() != 0 {
             return Err(Error::Misaligned {
-                arg: self.name,
+                arg: self.arg.name(),
                 addr: self.ptr as usize,
                 align: std::mem::align_of::<T>(),
             });
@@ -174,7 +210,7 @@ impl<'a, T> RawTensor<'a, T> {
         if let Some(want) = like {
             if layout.sizes() != want.sizes() {
                 return Err(Error::ShapeMismatch {
-                    arg: self.name,
+                    arg: self.arg.name(),
                     got: shape_text(&layout),
                     want: shape_text(want),
                 });
@@ -191,7 +227,7 @@ impl<'a, T> RawTensor<'a, T> {
         let layout = self.layout(Some(&Layout::scalar()))?;
         if layout.numel() != 1 {
             return Err(Error::NotOneElement {
-                arg: self.name,
+                arg: self.arg.name(),
                 reduction: reduction.name(),
                 got: shape_text(&layout),
                 numel: layout.numel() as u128,
@@ -353,27 +389,29 @@ impl<'a, T> RawCall<'a, T> {
 impl<'a, T> Call<'a, T> {
     fn check_overlaps<R: Rules>(&self, raw: &RawCall<'a, T>) -> Result<(), R::Error> {
         let upstream = match (&self.upstream, &raw.grad_out) {
-            (Upstream::Tensor(op), Some(r)) => Region::tensor(r.name, op),
-            (Upstream::Scalar(p), Some(r)) => Region::scalar(r.name, *p),
+            (Upstream::Tensor(op), Some(r)) => Region::tensor(r.arg.name(), op),
+            (Upstream::Scalar(p), Some(r)) => Region::scalar(r.arg.name(), *p),
             _ => Region::ABSENT,
         };
         let out = match (&self.out, &raw.out) {
-            (LossOut::Tensor(op), Some(r)) => Region::tensor(r.name, op),
-            (LossOut::Scalar(p), Some(r)) => Region::scalar(r.name, *p),
+            (LossOut::Tensor(op), Some(r)) => Region::tensor(r.arg.name(), op),
+            (LossOut::Scalar(p), Some(r)) => Region::scalar(r.arg.name(), *p),
             _ => Region::ABSENT,
         };
+        // Inlined, so that rules which read no name (One) build none.
+        #[inline(always)]
         fn grad<'r, T>(op: &'r Option<Operand<T>>, raw: Option<&RawTensor<T>>) -> Region<'r> {
             match (op, raw) {
-                (Some(op), Some(r)) => Region::tensor(r.name, op),
+                (Some(op), Some(r)) => Region::tensor(r.arg.name(), op),
                 _ => Region::ABSENT,
             }
         }
         let (r1, r2) = raw.grads.as_ref().map_or((None, None), |(a, b)| (Some(a), Some(b)));
-        R::overlaps(
+        R::overlaps::<T>(
             &[out, grad(&self.grad_img1, r1), grad(&self.grad_img2, r2)],
             &[
-                Region::tensor(raw.img1.name, &self.img1),
-                Region::tensor(raw.img2.name, &self.img2),
+                Region::tensor(raw.img1.arg.name(), &self.img1),
+                Region::tensor(raw.img2.arg.name(), &self.img2),
                 upstream,
             ],
         )
@@ -406,15 +444,14 @@ unsafe fn check_reduce_with<'a, R: Rules, T>(
         r => r == Reduction::Mean,
     };
     let out_raw = RawTensor {
-        name: "out",
-        desc_name: "out",
+        arg: Arg::Out,
         ptr: out as *const T,
         desc: std::ptr::null(),
         call: PhantomData,
     };
     // A NULL descriptor: one element whatever the reduction (named only in that message).
     let out = R::scalar(&out_raw, Reduction::Sum)?;
-    R::overlaps(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
+    R::overlaps::<T>(&[Region::scalar("out", out)], &[Region::tensor("x", &x)])?;
     Ok(ReduceCall { mean, x, out })
 }
 
@@ -440,8 +477,8 @@ trait Rules {
     /// # Safety
     /// As [`read_desc`].
     unsafe fn scalar<T>(raw: &RawTensor<T>, reduction: Reduction) -> Result<*mut T, Self::Error>;
-    /// The overlap rules over the call's outputs and inputs.
-    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Self::Error>;
+    /// The overlap rules over the call's outputs and inputs, operands of `T`.
+    fn overlaps<T>(outputs: &[Region], inputs: &[Region]) -> Result<(), Self::Error>;
 }
 
 /// Every rule, reporting the first that fails.
@@ -465,7 +502,7 @@ impl Rules for Full {
         raw.scalar(reduction)
     }
 
-    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
+    fn overlaps<T>(outputs: &[Region], inputs: &[Region]) -> Result<(), Error> {
         check_overlaps(outputs, inputs)
     }
 }
@@ -521,7 +558,7 @@ impl Rules for Quick {
         }
     }
 
-    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
+    fn overlaps<T>(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
         // Quick tensors are C-contiguous (so none overlaps itself) with img1's sizes, so two
         // at one address are exact aliases; anything else must be disjoint.
         let alias =
@@ -599,12 +636,15 @@ impl Rules for One {
         }
     }
 
-    fn overlaps(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
+    fn overlaps<T>(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
         // Every operand is one element, whose normalised layout is empty: two at one address
-        // are exact aliases; anything else must be disjoint.
+        // are exact aliases; two present ones intersect only closer than an element apart.
+        let near = |a: &Region, b: &Region| {
+            a.span.is_some() && b.span.is_some() && a.ptr.abs_diff(b.ptr) < size_of::<T>()
+        };
         let fine = outputs.iter().enumerate().all(|(i, out)| {
-            inputs.iter().all(|input| !intersects(out.span, input.span) || out.ptr == input.ptr)
-                && outputs[i + 1..].iter().all(|other| !intersects(out.span, other.span))
+            inputs.iter().all(|input| !near(out, input) || out.ptr == input.ptr)
+                && outputs[i + 1..].iter().all(|other| !near(out, other))
         });
         fine.then_some(()).ok_or(())
     }
