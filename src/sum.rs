@@ -22,7 +22,7 @@
 use crate::dd::{fast_two_sum, two_sum, Dd};
 use crate::log64::log_dd;
 
-/// The factor by which [`Acc::add_tiny`] terms are scaled: 2^1000.
+/// The factor by which [`Total::add_tiny`] terms are scaled: 2^1000.
 pub(crate) const TINY_SCALE: f64 = f64::from_bits((1023 + 1000) << 52);
 
 /// Below this magnitude the main sum is carried into the scaled domain for the final rounding.
@@ -58,7 +58,7 @@ pub(crate) fn above_max_t(t: f64) -> u64 {
 pub enum Rare {
     /// Its loss, to the sum lanes.
     Loss(f64),
-    /// Its loss times [`TINY_SCALE`], to the tiny sum (see [`Acc::add_tiny`]).
+    /// Its loss times [`TINY_SCALE`], to the tiny sum (see [`Total::add_tiny`]).
     Tiny(Dd),
 }
 
@@ -68,30 +68,19 @@ const RENORM_EVERY: usize = 64;
 /// A product lane at or above this (2^64) is renormalised: `1 + q` is then `q` to 2^-64.
 const RENORM_AT: f64 = 18446744073709551616.0;
 
-/// A running sum: finite values as a double-double, tiny ones scaled apart, non-finite ones
-/// as flags; losses in lanes until the block is merged.
+/// What lanes fold into: finite values as a double-double, tiny ones scaled apart, non-finite
+/// ones as flags.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Acc {
+struct Total {
     sum: Dd,
     tiny: Dd,
     special: u8,
-    /// The lanes' sums and (compensated lanes only) their rounding errors.
-    lanes: [f64; LANES],
-    lanes_lo: [f64; LANES],
-    /// How many losses the lanes have taken: the next one's position in the block.
-    pos: usize,
-    /// Product lanes: lane `k`'s factors `1 + t` multiply to
-    /// `(1 + prod[k] + prod_lo[k]) * 2^prod_exp[k]`, whose log is the sum of its losses
-    /// (`prod_lo` is 0 for plain lanes, and not kept normalised for double-double ones).
-    prod: [f64; LANES],
-    prod_lo: [f64; LANES],
-    prod_exp: [i64; LANES],
 }
 
-impl Acc {
+impl Total {
     /// Add one value.
     #[inline(always)]
-    pub fn add(&mut self, x: f64) {
+    fn add(&mut self, x: f64) {
         if x.is_finite() {
             let s = two_sum(self.sum.hi, x);
             self.sum.hi = s.hi;
@@ -109,12 +98,64 @@ impl Acc {
 
     /// Add a tiny non-negative term given as `term * TINY_SCALE`, exactly as a double-double.
     #[inline(always)]
-    pub fn add_tiny(&mut self, scaled: Dd) {
+    fn add_tiny(&mut self, scaled: Dd) {
         let s = two_sum(self.tiny.hi, scaled.hi);
         self.tiny.hi = s.hi;
         self.tiny.lo += s.lo + scaled.lo;
     }
 
+    /// The IEEE result when a non-finite value was added, else `None`.
+    fn special(&self) -> Option<f64> {
+        match self.special {
+            0 => None,
+            SAW_POS_INF => Some(f64::INFINITY),
+            SAW_NEG_INF => Some(f64::NEG_INFINITY),
+            _ => Some(f64::NAN),
+        }
+    }
+
+    /// Whether finite values overflowed the running sum (possible for f64 data only).
+    fn overflowed(&self) -> bool {
+        self.special == 0 && !(self.sum.hi.is_finite() && self.sum.lo.is_finite())
+    }
+
+    /// The sum divided by `divisor`, rounded once to f64.
+    #[inline(always)]
+    fn result(&self, divisor: f64) -> f64 {
+        if let Some(s) = self.special() {
+            return s / divisor;
+        }
+        let d = Dd::new(divisor);
+        let (sum, tiny) = (self.sum / d, self.tiny / d);
+        if tiny.hi == 0.0 {
+            sum.to_f64()
+        } else if sum.hi.abs() < SMALL {
+            // Round in the scaled domain, where no subnormal step limits the precision.
+            (sum * TINY_SCALE + tiny).to_f64() / TINY_SCALE
+        } else {
+            (sum + Dd::new(tiny.hi / TINY_SCALE)).to_f64()
+        }
+    }
+}
+
+/// A running sum: a [`Total`], and losses in lanes until the block is merged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Acc {
+    total: Total,
+    /// The lanes' sums and (compensated lanes only) their rounding errors.
+    lanes: [f64; LANES],
+    lanes_lo: [f64; LANES],
+    /// How many losses the lanes have taken: the next one's position in the block.
+    pos: usize,
+    /// Product lanes: lane `k`'s factors `1 + t` multiply to
+    /// `(1 + prod[k] + prod_lo[k]) * 2^prod_exp[k]`, whose log is the sum of its losses
+    /// (`prod_lo` is 0 for plain lanes, and not kept normalised for double-double ones).
+    prod: [f64; LANES],
+    prod_lo: [f64; LANES],
+    prod_exp: [i64; LANES],
+}
+
+impl Acc {
     /// Add the next values of the block, each to the lane of its position: compensated, or
     /// plain sums (not `COMPENSATED`; see [`Acc::add_values`]).
     #[inline(always)]
@@ -176,7 +217,7 @@ impl Acc {
                         let k = (self.pos + j) % LANES;
                         lane_add(&mut self.lanes[k], &mut self.lanes_lo[k], loss);
                     }
-                    Some(Rare::Tiny(scaled)) => self.add_tiny(scaled),
+                    Some(Rare::Tiny(scaled)) => self.total.add_tiny(scaled),
                 }
                 (hi[j], lo[j]) = (0.0, 0.0);
             }
@@ -247,102 +288,81 @@ impl Acc {
     pub fn add_values<const COMPENSATED: bool>(&mut self, vals: &mut [f64]) {
         if vals.iter().fold(false, |any, v| any | !v.is_finite()) {
             for v in vals.iter_mut().filter(|v| !v.is_finite()) {
-                self.add(*v);
+                self.total.add(*v);
                 *v = 0.0;
             }
         }
         self.add_to_lanes::<COMPENSATED>(vals);
         if self.lanes.iter().fold(false, |any, v| any | !v.is_finite()) {
-            (self.sum.hi, self.lanes, self.lanes_lo) = (f64::INFINITY, [0.0; LANES], [0.0; LANES]);
+            (self.total.sum.hi, self.lanes, self.lanes_lo) =
+                (f64::INFINITY, [0.0; LANES], [0.0; LANES]);
         }
     }
 
-    /// The same sum with the lanes added into the main sum, in lane order: the sum lanes,
-    /// then the logs of the product lanes.
+    /// The total with the lanes added in, in lane order: the sum lanes, then the logs of the
+    /// product lanes.
     #[inline(always)]
-    fn folded(&self) -> Acc {
-        let mut acc =
-            Acc { sum: self.sum, tiny: self.tiny, special: self.special, ..Acc::default() };
+    fn folded(&self) -> Total {
+        let mut total = self.total;
         for (k, (&hi, &lo)) in self.lanes.iter().zip(&self.lanes_lo).enumerate() {
             if k >= self.pos {
                 // This lane and the later ones never took a loss (a short block, or a merged
                 // total): each step adds (+0, +0) to the same sum, so when one step leaves its
                 // bits as they are, every step does.
-                let step = acc.sum + Dd::default();
+                let step = total.sum + Dd::default();
                 if (step.hi.to_bits(), step.lo.to_bits())
-                    == (acc.sum.hi.to_bits(), acc.sum.lo.to_bits())
+                    == (total.sum.hi.to_bits(), total.sum.lo.to_bits())
                 {
                     break;
                 }
             }
             if hi.is_finite() {
-                acc.sum = acc.sum + Dd { hi, lo };
+                total.sum = total.sum + Dd { hi, lo };
             } else {
-                acc.add(hi); // +inf or NaN (the low part is then meaningless)
+                total.add(hi); // +inf or NaN (the low part is then meaningless)
             }
         }
         // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` as a double-double
         // (log_dd keeps the relative precision of small logs). A lane at 1 adds nothing (not
-        // even +0).
+        // even +0); when all are (a sum of values, or no loss), one test of their bits skips
+        // them.
+        let bits =
+            |k: usize| self.prod[k].to_bits() | self.prod_lo[k].to_bits() | self.prod_exp[k] as u64;
+        if (0..LANES).fold(0, |any, k| any | bits(k)) == 0 {
+            return total;
+        }
         for k in 0..LANES {
             let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
             if (q, q_lo, e) != (0.0, 0.0, 0) {
                 let u = two_sum(1.0, q);
                 let u = fast_two_sum(u.hi, u.lo + q_lo);
-                acc.sum = acc.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
+                total.sum = total.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
             }
         }
-        acc
+        total
     }
 
     /// Add another partial (the later one in logical order).
     pub fn merge(&mut self, other: &Acc) {
         let other = other.folded();
-        self.sum = self.sum + other.sum;
-        self.tiny = self.tiny + other.tiny;
-        self.special |= other.special;
-    }
-
-    /// The IEEE result when a non-finite value was added, else `None`.
-    pub fn special(&self) -> Option<f64> {
-        match self.special {
-            0 => None,
-            SAW_POS_INF => Some(f64::INFINITY),
-            SAW_NEG_INF => Some(f64::NEG_INFINITY),
-            _ => Some(f64::NAN),
-        }
+        let total = &mut self.total;
+        total.sum = total.sum + other.sum;
+        total.tiny = total.tiny + other.tiny;
+        total.special |= other.special;
     }
 
     /// The sum divided by `divisor` (1 for SUM, numel for MEAN), rounded once to f64.
     #[inline(always)]
     pub fn result(&self, divisor: f64) -> f64 {
-        self.folded().result_folded(divisor)
+        self.folded().result(divisor)
     }
 
     /// [`Acc::result`], or `None` where finite values overflowed the running sum, lanes
     /// included (possible for f64 data only); the lanes are folded once for both.
     #[inline(always)]
     pub fn result_unless_overflowed(&self, divisor: f64) -> Option<f64> {
-        let acc = self.folded();
-        let overflowed = acc.special == 0 && !(acc.sum.hi.is_finite() && acc.sum.lo.is_finite());
-        (!overflowed).then(|| acc.result_folded(divisor))
-    }
-
-    #[inline(always)]
-    fn result_folded(&self, divisor: f64) -> f64 {
-        if let Some(s) = self.special() {
-            return s / divisor;
-        }
-        let d = Dd::new(divisor);
-        let (sum, tiny) = (self.sum / d, self.tiny / d);
-        if tiny.hi == 0.0 {
-            sum.to_f64()
-        } else if sum.hi.abs() < SMALL {
-            // Round in the scaled domain, where no subnormal step limits the precision.
-            (sum * TINY_SCALE + tiny).to_f64() / TINY_SCALE
-        } else {
-            (sum + Dd::new(tiny.hi / TINY_SCALE)).to_f64()
-        }
+        let total = self.folded();
+        (!total.overflowed()).then(|| total.result(divisor))
     }
 }
 
@@ -407,7 +427,7 @@ mod tests {
 
     #[test]
     fn compensation_keeps_the_small_terms() {
-        let mut a = Acc::default();
+        let mut a = Total::default();
         for x in [1e16, 1.0, -1e16, 1.0] {
             a.add(x);
         }
@@ -416,7 +436,7 @@ mod tests {
 
     #[test]
     fn infinities_of_both_signs_give_nan() {
-        let mut a = Acc::default();
+        let mut a = Total::default();
         a.add(f64::INFINITY);
         a.add(1.0);
         assert_eq!(a.result(1.0), f64::INFINITY);
@@ -470,7 +490,7 @@ mod tests {
     fn tiny_terms_round_once() {
         // 1000 terms of 2277.025 subnormal steps each: 2277025 steps, not 1000 * 2277.
         let step = f64::from_bits(1);
-        let mut a = Acc::default();
+        let mut a = Total::default();
         for _ in 0..1000 {
             a.add_tiny(Dd::new(2277.025 * (step * TINY_SCALE)));
         }
