@@ -385,15 +385,33 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             grads,
             acc,
         );
-        if MODE != BACKWARD && p.loss_tensor {
-            store(at(OUT, base), step[OUT], losses, T::narrow);
-        }
-        if has_grads(MODE) && !ptrs[GRAD1].is_null() {
-            store(at(GRAD1, base), step[GRAD1], grads, |v| v);
-        }
-        if has_grads(MODE) && !ptrs[GRAD2].is_null() {
-            store(at(GRAD2, base), step[GRAD2], grads, T::neg);
-        }
+        store_results::<T, MODE>(p, ptrs, |k| at(k, base), &step, losses, grads);
+    }
+}
+
+/// Write the results of a chunk from `at(k)` on, `step[k]` apart, for the outputs `k` the
+/// call has (NULL in `ptrs`: absent): the losses of a loss tensor, the gradients, and their
+/// negations.
+///
+/// # Safety
+/// Those elements of each present output are writable.
+#[inline(always)]
+unsafe fn store_results<T: Element, const MODE: u8>(
+    p: &Plan,
+    ptrs: &[*mut T; 6],
+    at: impl Fn(usize) -> *mut T,
+    step: &[isize; 6],
+    losses: &[f64],
+    grads: &[T],
+) {
+    if MODE != BACKWARD && p.loss_tensor {
+        store(at(OUT), step[OUT], losses, T::narrow);
+    }
+    if has_grads(MODE) && !ptrs[GRAD1].is_null() {
+        store(at(GRAD1), step[GRAD1], grads, |v| v);
+    }
+    if has_grads(MODE) && !ptrs[GRAD2].is_null() {
+        store(at(GRAD2), step[GRAD2], grads, T::neg);
     }
 }
 
@@ -433,15 +451,7 @@ unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6], acc: 
         &mut grads,
         acc,
     );
-    if MODE != BACKWARD && p.loss_tensor {
-        ptrs[OUT].write(T::narrow(losses[0]));
-    }
-    if has_grads(MODE) && !ptrs[GRAD1].is_null() {
-        ptrs[GRAD1].write(grads[0]);
-    }
-    if has_grads(MODE) && !ptrs[GRAD2].is_null() {
-        ptrs[GRAD2].write(grads[0].neg());
-    }
+    store_results::<T, MODE>(p, ptrs, |k| ptrs[k], &[1; 6], &losses, &grads);
 }
 
 /// Write `grad(j)` for `j < len` to the first gradient and its negation to the second, from
