@@ -526,13 +526,8 @@ impl Rules for Quick {
             // (read_desc's first checks). With `like`, its sizes are img1's, so read_desc and
             // check_extent find what they found for img1, and the shapes match; without, the
             // sizes pass read_desc's and check_extent's tests by `quick_numel`.
-            (Some(d), like) if d.strides.is_null() && d.ndim <= MAX_NDIM => {
-                let sizes: &[i64] = match (d.ndim, d.shape.is_null()) {
-                    (0, _) => &[],
-                    (_, true) => return Err(()),
-                    // SAFETY: the caller promises `ndim` readable sizes.
-                    (n, false) => std::slice::from_raw_parts(d.shape, n),
-                };
+            (Some(d), like) if d.strides.is_null() => {
+                let sizes = quick_sizes(d).ok_or(())?;
                 match like {
                     Some(like) if sizes.iter().eq(like.sizes()) => {
                         Layout::trusted(sizes, None, like.numel())
@@ -543,17 +538,13 @@ impl Rules for Quick {
             }
             _ => return Err(()),
         };
-        // At least one element: checked_ptr wants it non-NULL and aligned.
-        match raw.ptr.is_null() || !raw.ptr.is_aligned() {
-            true => Err(()),
-            false => Ok(Operand { ptr: raw.ptr as *mut T, layout }),
-        }
+        Ok(Operand { ptr: quick_ptr(raw)?, layout })
     }
 
     unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
-        // A NULL descriptor is one element in range; checked_ptr wants it non-NULL and aligned.
-        match raw.desc.is_null() && !raw.ptr.is_null() && raw.ptr.is_aligned() {
-            true => Ok(raw.ptr as *mut T),
+        // A NULL descriptor is one element in range.
+        match raw.desc.is_null() {
+            true => quick_ptr(raw),
             false => Err(()),
         }
     }
@@ -586,18 +577,36 @@ fn quick_numel<T>(sizes: &[i64]) -> Option<usize> {
 /// element passes whatever they are). Anything else goes on to [`Quick`] (`Err(())`).
 struct One;
 
-/// The sizes of a descriptor whose ndim is in range, whose shape is readable and whose every
-/// size is 1 (read_desc's tests pass, with one element); `None` otherwise.
+/// The pointer of an operand of at least one element, when it is non-NULL and aligned (then
+/// checked_ptr accepts it).
+fn quick_ptr<T>(raw: &RawTensor<T>) -> Result<*mut T, ()> {
+    match raw.ptr.is_null() || !raw.ptr.is_aligned() {
+        true => Err(()),
+        false => Ok(raw.ptr as *mut T),
+    }
+}
+
+/// The sizes of a descriptor whose ndim is in range and whose shape is readable (read_desc's
+/// first checks); `None` otherwise.
+///
+/// # Safety
+/// As [`read_desc`].
+unsafe fn quick_sizes<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
+    match (d.ndim, d.shape.is_null()) {
+        (0, _) => Some(&[]),
+        // SAFETY: the caller promises `ndim` readable sizes.
+        (n, false) if n <= MAX_NDIM => Some(std::slice::from_raw_parts(d.shape, n)),
+        _ => None,
+    }
+}
+
+/// The sizes of a descriptor that passes [`quick_sizes`] with every size 1 (read_desc's tests
+/// pass, with one element); `None` otherwise.
 ///
 /// # Safety
 /// As [`read_desc`].
 unsafe fn one_element<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
-    let sizes: &[i64] = match (d.ndim, d.shape.is_null()) {
-        (0, _) => &[],
-        (n, false) if n <= MAX_NDIM => std::slice::from_raw_parts(d.shape, n),
-        _ => return None,
-    };
-    sizes.iter().all(|&n| n == 1).then_some(sizes)
+    quick_sizes(d).filter(|sizes| sizes.iter().all(|&n| n == 1))
 }
 
 impl Rules for One {
@@ -622,16 +631,12 @@ impl Rules for One {
             }
             (None, None) => return Err(()),
         };
-        match raw.ptr.is_null() || !raw.ptr.is_aligned() {
-            true => Err(()),
-            false => Ok(Operand { ptr: raw.ptr as *mut T, layout }),
-        }
+        Ok(Operand { ptr: quick_ptr(raw)?, layout })
     }
 
     unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
-        let one = raw.desc.as_ref().is_none_or(|d| one_element(d).is_some());
-        match one && !raw.ptr.is_null() && raw.ptr.is_aligned() {
-            true => Ok(raw.ptr as *mut T),
+        match raw.desc.as_ref().is_none_or(|d| one_element(d).is_some()) {
+            true => quick_ptr(raw),
             false => Err(()),
         }
     }
