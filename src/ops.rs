@@ -416,7 +416,7 @@ unsafe fn store_results<T: Element, const MODE: u8>(
 }
 
 /// A one-element call: [`compute`] on arrays of one element, which the compiler reduces to
-/// the scalar arithmetic (the walk, the blocks and the chunk loops were two thirds of a
+/// the scalar arithmetic (the walk, the blocks and the chunk loops were a third of a
 /// one-element call's work). The same functions on the same element as the chunk kernel, so
 /// the same bits.
 ///

@@ -111,6 +111,7 @@ impl Arg {
         self.names().1
     }
 
+    /// Both names.
     fn names(self) -> (&'static str, &'static str) {
         match self {
             Arg::Img1 => ("img1", "img1_desc"),
@@ -571,12 +572,6 @@ fn quick_numel<T>(sizes: &[i64]) -> Option<usize> {
     fits.then_some(numel)
 }
 
-/// A one-element call only (every operand one element, strides whatever they are): the
-/// common call of a scalar loss, checked without looking at strides, which never matter for
-/// one element (Full reads them only for the extent, self-overlap and alias tests, which one
-/// element passes whatever they are). Anything else goes on to [`Quick`] (`Err(())`).
-struct One;
-
 /// The pointer of an operand of at least one element, when it is non-NULL and aligned (then
 /// checked_ptr accepts it).
 fn quick_ptr<T>(raw: &RawTensor<T>) -> Result<*mut T, ()> {
@@ -599,6 +594,12 @@ unsafe fn quick_sizes<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
         _ => None,
     }
 }
+
+/// A one-element call only (every operand one element, strides whatever they are): the
+/// common call of a scalar loss, checked without looking at strides, which never matter for
+/// one element (Full reads them only for the extent, self-overlap and alias tests, which one
+/// element passes whatever they are). Anything else goes on to [`Quick`] (`Err(())`).
+struct One;
 
 /// The sizes of a descriptor that passes [`quick_sizes`] with every size 1 (read_desc's tests
 /// pass, with one element); `None` otherwise.
