@@ -276,30 +276,16 @@ impl<T: Element, const N: usize> Scratch<T, N> {
     }
 
     /// Initialise at least the buffers' first `len.min(N)` elements, which [`Scratch::bufs`]
-    /// hands out.
+    /// hands out: for short blocks a constant [`SHORT`] (see [`fill`]).
     fn zero(&mut self, len: usize) {
         const { assert!(SHORT <= N) };
-        if len <= SHORT {
-            // Whole arrays of a constant length, which the compiler stores inline (filled as
-            // slices, even of a constant length, each buffer was a library call: a twentieth
-            // of a one-element call).
-            self.len = SHORT;
-            for b in &mut self.bufs {
-                *head(b) = [MaybeUninit::new(T::ZERO); SHORT];
-            }
-            *head(&mut self.losses) = [MaybeUninit::new(0.0); SHORT];
-            for p in &mut self.parts {
-                *head(p) = [MaybeUninit::new(0.0); SHORT];
-            }
-        } else {
-            self.len = len.min(N);
-            for b in &mut self.bufs {
-                b[..self.len].fill(MaybeUninit::new(T::ZERO));
-            }
-            self.losses[..self.len].fill(MaybeUninit::new(0.0));
-            for p in &mut self.parts {
-                p[..self.len.min(CHUNK)].fill(MaybeUninit::new(0.0));
-            }
+        self.len = if len <= SHORT { SHORT } else { len.min(N) };
+        for b in &mut self.bufs {
+            fill(b, self.len, T::ZERO);
+        }
+        fill(&mut self.losses, self.len, 0.0);
+        for p in &mut self.parts {
+            fill(p, self.len.min(CHUNK), 0.0);
         }
     }
 
@@ -315,10 +301,15 @@ impl<T: Element, const N: usize> Scratch<T, N> {
     }
 }
 
-/// The first [`SHORT`] elements of `a` (which has at least that many, as [`Scratch::zero`]
-/// asserts).
-fn head<U, const M: usize>(a: &mut [U; M]) -> &mut [U; SHORT] {
-    a.first_chunk_mut().expect("scratch buffers hold at least SHORT elements")
+/// Initialise the first `len` elements of `a` to `v`: [`SHORT`] of them as a whole array of
+/// that constant length, which the compiler stores inline (filled as a slice, even of a
+/// constant length, each buffer was a library call: a twentieth of a one-element call).
+#[inline(always)]
+fn fill<U: Copy, const M: usize>(a: &mut [MaybeUninit<U>; M], len: usize, v: U) {
+    match a.first_chunk_mut::<SHORT>() {
+        Some(head) if len == SHORT => *head = [MaybeUninit::new(v); SHORT],
+        _ => a[..len].fill(MaybeUninit::new(v)),
+    }
 }
 
 /// `buf` as the values it holds.
