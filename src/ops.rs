@@ -174,31 +174,39 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img2.as_ref(),
     ];
     // Absent operands have a NULL pointer, never dereferenced.
-    let ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
-    let mut acc = Acc::default();
+    let mut ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
     if numel == 1 {
+        // A one-element SUM or MEAN is its element's loss, written as a one-element loss
+        // tensor: the element loss meets the sum's guarantee (f32: the same 1 ULP; f64: 2 ULP
+        // is within 2^-50), without the product lane's fold, half of such a call's time.
+        if let LossOut::Scalar(out) = c.out {
+            ptrs[OUT] = out;
+        }
+        let loss_tensor = plan.loss_tensor || plan.loss_sum;
+        let plan = Plan { loss_tensor, loss_sum: false, ..plan };
         // SAFETY: validation proved each present operand's element addressable.
-        unsafe { one(&plan, &ptrs, &mut acc) };
-    } else {
-        // Absent operands walk with img1's strides (so they never block dimension fusion).
-        let layouts = ops.map(|o| o.map_or(&c.img1.layout, |o| &o.layout));
-        let mut room = WideRoom::default();
-        let walk = Walk::new(&c.img1.layout, layouts, &mut room);
-        let ptrs = Ptrs(ptrs);
-        let contiguous = walk.inner_contiguous();
-        let group = match mode(&plan) {
-            BACKWARD => group_fn::<T, BACKWARD>(contiguous),
-            SUM => group_fn::<T, SUM>(contiguous),
-            LOSS => group_fn::<T, LOSS>(contiguous),
-            _ => group_fn::<T, FUSED>(contiguous),
-        };
-        let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
-        blocks(numel, len, &mut acc, |begin, end, acc| {
-            // SAFETY: validation proved each operand's elements addressable by its layout;
-            // `isa()` only picks paths the CPU supports.
-            unsafe { kernel(group, &plan, &ptrs.get(), &walk, (begin, end), acc) }
-        })?;
+        unsafe { one(&plan, &ptrs) };
+        return Ok(());
     }
+    // Absent operands walk with img1's strides (so they never block dimension fusion).
+    let layouts = ops.map(|o| o.map_or(&c.img1.layout, |o| &o.layout));
+    let mut room = WideRoom::default();
+    let walk = Walk::new(&c.img1.layout, layouts, &mut room);
+    let ptrs = Ptrs(ptrs);
+    let contiguous = walk.inner_contiguous();
+    let group = match mode(&plan) {
+        BACKWARD => group_fn::<T, BACKWARD>(contiguous),
+        SUM => group_fn::<T, SUM>(contiguous),
+        LOSS => group_fn::<T, LOSS>(contiguous),
+        _ => group_fn::<T, FUSED>(contiguous),
+    };
+    let len = if plan.loss_sum { BLOCK } else { ELEMENTWISE_BLOCKS * BLOCK };
+    let mut acc = Acc::default();
+    blocks(numel, len, &mut acc, |begin, end, acc| {
+        // SAFETY: validation proved each operand's elements addressable by its layout;
+        // `isa()` only picks paths the CPU supports.
+        unsafe { kernel(group, &plan, &ptrs.get(), &walk, (begin, end), acc) }
+    })?;
     if let LossOut::Scalar(p) = c.out {
         // SAFETY: validated one-element output, written once after every input was read.
         unsafe { p.write(T::narrow(acc.result(divisor(mean, numel)))) };
@@ -406,21 +414,20 @@ unsafe fn store_results<T: Element, const MODE: u8>(
     }
 }
 
-/// A one-element call: [`compute`] on arrays of one element, which the compiler reduces to
-/// the scalar arithmetic (the walk, the blocks and the chunk loops were a third of a
-/// one-element call's work). The same functions on the same element as the chunk kernel, so
-/// the same bits.
+/// A one-element call with no sum (see [`call`]): [`compute`] on arrays of one element, which
+/// the compiler reduces to the scalar arithmetic (the walk, the blocks and the chunk loops were
+/// a third of a one-element call's work). The same functions on the same element as the chunk
+/// kernel, so the same bits.
 ///
 /// # Safety
 /// Every non-NULL pointer addresses a valid element; NULL ones are only used where the plan
 /// says the operand is absent.
 #[inline(always)]
-unsafe fn one<T: Element>(p: &Plan, ptrs: &[*mut T; 6], acc: &mut Acc) {
+unsafe fn one<T: Element>(p: &Plan, ptrs: &[*mut T; 6]) {
     match mode(p) {
-        BACKWARD => one_as::<T, BACKWARD>(p, ptrs, acc),
-        SUM => one_as::<T, SUM>(p, ptrs, acc),
-        LOSS => one_as::<T, LOSS>(p, ptrs, acc),
-        _ => one_as::<T, FUSED>(p, ptrs, acc),
+        BACKWARD => one_as::<T, BACKWARD>(p, ptrs),
+        LOSS => one_as::<T, LOSS>(p, ptrs),
+        _ => one_as::<T, FUSED>(p, ptrs),
     }
 }
 
@@ -429,7 +436,7 @@ unsafe fn one<T: Element>(p: &Plan, ptrs: &[*mut T; 6], acc: &mut Acc) {
 /// # Safety
 /// As [`one`].
 #[inline(always)]
-unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6], acc: &mut Acc) {
+unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6]) {
     // Every input is read before any output is written (an output may alias an input).
     let (x, y) = ([ptrs[IMG1].read()], [ptrs[IMG2].read()]);
     let g = p.grad_tensor.then(|| [ptrs[GRAD_OUT].read()]);
@@ -440,7 +447,7 @@ unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6], acc: 
         (&x, &y, g.as_ref().map(|g| &g[..])),
         (&mut losses, parts),
         &mut grads,
-        acc,
+        &mut Acc::default(), // untouched: no sum
     );
     store_results::<T, MODE>(p, ptrs, |k| ptrs[k], &[1; 6], &losses, &grads);
 }
@@ -747,6 +754,14 @@ pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
 #[inline(always)]
 fn reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let _env = DefaultFpEnv::enter();
+    let numel = c.x.layout.numel();
+    if numel == 1 {
+        // One value is its sum and its mean, exactly (+0 added: a -0 sums to +0, as in the
+        // lanes); the walk, blocks and fold were four fifths of such a call's work.
+        // SAFETY: validated one-element input and output; the input is read first.
+        unsafe { c.out.write(T::narrow(c.x.ptr.read().widen() + 0.0)) };
+        return Ok(());
+    }
     let sum: SumFn<T> = match isa() {
         Isa::Avx512 => sum_run_avx512::<T>,
         Isa::Avx2 => sum_run_avx2::<T>,
@@ -762,7 +777,6 @@ fn reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
             walk.for_each_run(begin, end, |run| unsafe { sum(ptr.get()[0], run, scale, acc) })
         })
     };
-    let numel = c.x.layout.numel();
     let mut acc = Acc::default();
     sum_scaled(1.0, &mut acc)?;
     let result = match acc.result_unless_overflowed(divisor(c.mean, numel)) {
