@@ -414,10 +414,10 @@ unsafe fn store_results<T: Element, const MODE: u8>(
     }
 }
 
-/// A one-element call with no sum (see [`call`]): [`compute`] on arrays of one element, which
-/// the compiler reduces to the scalar arithmetic (the walk, the blocks and the chunk loops were
-/// a third of a one-element call's work). The same functions on the same element as the chunk
-/// kernel, so the same bits.
+/// A one-element call with no sum (see [`call`]): the element functions of [`compute`] on
+/// arrays of one element, which the compiler reduces to the scalar arithmetic (the walk, the
+/// blocks and the chunk loops were a third of a one-element call's work). The same functions
+/// on the same element as the chunk kernel, so the same bits.
 ///
 /// # Safety
 /// Every non-NULL pointer addresses a valid element; NULL ones are only used where the plan
@@ -440,15 +440,13 @@ unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6]) {
     // Every input is read before any output is written (an output may alias an input).
     let (x, y) = ([ptrs[IMG1].read()], [ptrs[IMG2].read()]);
     let g = p.grad_tensor.then(|| [ptrs[GRAD_OUT].read()]);
-    let (mut losses, mut t, mut t_lo, mut grads) = ([0.0], [0.0], [0.0], [T::ZERO]);
-    let parts = [&mut t[..], &mut t_lo[..]];
-    compute::<T, MODE>(
-        p,
-        (&x, &y, g.as_ref().map(|g| &g[..])),
-        (&mut losses, parts),
-        &mut grads,
-        &mut Acc::default(), // untouched: no sum
-    );
+    let (mut losses, mut grads) = ([0.0], [T::ZERO]);
+    if MODE != BACKWARD {
+        T::losses(&x, &y, &mut losses);
+    }
+    if has_grads(MODE) {
+        T::grads(&x, &y, g.as_ref().map(|g| &g[..]), p.factor, &mut grads);
+    }
     store_results::<T, MODE>(p, ptrs, |k| ptrs[k], &[1; 6], &losses, &grads);
 }
 
