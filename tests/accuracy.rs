@@ -420,6 +420,7 @@ fn elementwise<T: Float>() {
     let [_, back1, back2] = gradients(&x, &y, n, NONE, Some(&g));
     let mut r = Report::default();
     let bound = T::ULPS;
+    let same = |a: T, b: T| a.bits64() == b.bits64() || (a.is_nan() && b.is_nan());
     for (i, c) in cases.iter().enumerate() {
         r.ulps("loss", loss[i], c.loss, bound, c.fixed_sign(), c);
         r.ulps("loss (fused)", fused_loss[i], c.loss, bound, c.fixed_sign(), c);
@@ -427,13 +428,17 @@ fn elementwise<T: Float>() {
         r.negation("gradient", fused1[i], fused2[i], c);
         r.ulps("backward NONE", back1[i], c.gdloss, bound, c.fixed_product_sign(), c);
         r.negation("backward NONE", back1[i], back2[i], c);
-        // One element (its own path): the loss, its SUM and MEAN (the loss itself), and the
-        // fused loss and gradient.
+        // One element (its own path): the loss, its SUM and MEAN (the loss itself, bit for
+        // bit), and the fused loss and gradient.
+        let one_loss = forward(&[c.x], &[c.y], 1, NONE)[0];
         for reduction in [NONE, SUM, MEAN] {
             let loss = forward(&[c.x], &[c.y], 1, reduction)[0];
             r.ulps("loss, one element", loss, c.loss, bound, c.fixed_sign(), c);
             let [out, grad1, grad2] = gradients(&[c.x], &[c.y], 1, reduction, None);
             r.ulps("loss, one element (fused)", out[0], c.loss, bound, c.fixed_sign(), c);
+            for v in [loss, out[0]] {
+                assert!(same(v, one_loss), "{c}: one-element {reduction} {v:e}, NONE {one_loss:e}");
+            }
             r.ulps("gradient, one element", grad1[0], c.dloss, bound, c.fixed_sign(), c);
             r.negation("gradient, one element", grad1[0], grad2[0], c);
         }
@@ -451,7 +456,6 @@ fn elementwise<T: Float>() {
     }
     // The fused call's gradients (SUM and MEAN share work with the loss sum) are those of the
     // backward call with an upstream 1, bit for bit (NaN payloads aside), on every case.
-    let same = |a: T, b: T| a.bits64() == b.bits64() || (a.is_nan() && b.is_nan());
     for reduction in [SUM, MEAN] {
         let [_, fused, _] = gradients(&x, &y, n, reduction, None);
         let [_, back, _] = gradients(&x, &y, n, reduction, Some(&[T::from_f64(1.0)]));
@@ -553,6 +557,48 @@ fn ieee_rules_f32() {
 #[test]
 fn ieee_rules_f64() {
     ieee_rules::<f64>();
+}
+
+/// `cauchy_reduce` of one element (its own path): the SUM and the MEAN are the value, exactly
+/// (-0 sums to +0, as in a longer sum; NaN stays NaN), whatever the descriptor says of the
+/// element's place (no dimensions, or sizes 1 with or without strides): every input of the
+/// element-wise table, subnormals, the largest floats and infinities among them.
+fn one_element_reduce<T: Float>() {
+    let cases = cases::<T>();
+    let values = cases.iter().flat_map(|c| [c.x, c.y, c.g]);
+    let values =
+        values.chain([0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN].map(T::from_f64));
+    let (shape, strides) = ([1i64; 3], [-5i64, 0, 1 << 40]);
+    let descs = [
+        Desc { ndim: 0, shape: null(), strides: null() },
+        Desc { ndim: 3, shape: shape.as_ptr(), strides: null() },
+        Desc { ndim: 3, shape: shape.as_ptr(), strides: strides.as_ptr() },
+    ];
+    let mut checked = 0;
+    for v in values {
+        let want = if v.bits64() == T::from_f64(-0.0).bits64() { T::default() } else { v };
+        for (reduction, desc) in
+            [SUM, MEAN].into_iter().flat_map(|r| descs.iter().map(move |d| (r, d)))
+        {
+            let (x, mut out) = ([v], T::from_f64(7.0));
+            // SAFETY: one readable element at `x`, however the descriptor places it; `out` is one.
+            ok(unsafe { T::REDUCE(x.as_ptr(), desc, reduction, &mut out) }, "cauchy_reduce");
+            let right = out.bits64() == want.bits64() || (v.is_nan() && out.is_nan());
+            assert!(right, "{}: reduce({reduction}) of {v:e} gave {out:e}", T::NAME);
+            checked += 1;
+        }
+    }
+    println!("{}: {checked} one-element reductions are their value", T::NAME);
+}
+
+#[test]
+fn one_element_reduce_f32() {
+    one_element_reduce::<f32>();
+}
+
+#[test]
+fn one_element_reduce_f64() {
+    one_element_reduce::<f64>();
 }
 
 /// Empty tensors: NONE and backward write nothing, SUM is +0, MEAN is NaN.
@@ -658,6 +704,7 @@ fn flush_to_zero_changes_nothing() {
             out.extend([
                 reduce(&i.x, reduction),
                 reduce(&i.subnormal_x, reduction),
+                reduce(&i.subnormal_x[..1], reduction), // one element: its own path
                 reduce(&i.g, reduction),
             ]);
         }
