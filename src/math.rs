@@ -75,8 +75,8 @@ mod sealed {
 
 /// `g / n` as a double-double (a zero or non-finite `g` gives `g / n` in the high part
 /// alone, which keeps the sign of a zero). `n = 1` (every call but a MEAN of several
-/// elements) skips the division, whose two dependent `divsd` took a tenth of a one-element
-/// call: `g / 1` is `g`.
+/// elements) skips the division, whose two dependent `divsd` took about 8% of a one-element
+/// loss-and-gradient call (perf): `g / 1` is `g`.
 #[inline(always)]
 pub fn upstream_factor(g: f64, n: f64) -> Dd {
     if n == 1.0 {

@@ -130,7 +130,7 @@ impl Arg {
 /// The fields are in the reverse order of the C parameters (`repr(C)` keeps it), with `arg`
 /// between: in the parameters' order, two that a caller passes on the stack were copied by
 /// one 16-byte load of its two 8-byte stores, which the CPU cannot forward (a tenth of a
-/// one-element backward call).
+/// one-element loss-and-gradient call, perf).
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct RawTensor<'a, T> {
