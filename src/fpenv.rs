@@ -10,7 +10,6 @@
 /// On entry the register is written only when it differs from the defaults; on exit each
 /// architecture restores it the cheaper way (see `imp::restore`).
 pub struct DefaultFpEnv {
-    #[allow(dead_code)] // read only on the architectures that have a control register
     saved: u64,
 }
 

@@ -755,7 +755,7 @@ fn reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
     let numel = c.x.layout.numel();
     if numel == 1 {
         // One value is its sum and its mean, exactly (+0 added: a -0 sums to +0, as in the
-        // lanes); the walk, blocks and fold were four fifths of such a call's work.
+        // lanes); the walk, blocks and fold were four fifths of such a call's time.
         // SAFETY: validated one-element input and output; the input is read first.
         unsafe { c.out.write(T::narrow(c.x.ptr.read().widen() + 0.0)) };
         return Ok(());

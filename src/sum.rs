@@ -324,13 +324,7 @@ impl Acc {
         }
         // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` as a double-double
         // (log_dd keeps the relative precision of small logs). A lane at 1 adds nothing (not
-        // even +0); when all are (a sum of values, or no loss), one test of their bits skips
-        // them, and the lanes from `pos` on never took a factor (a short block).
-        let bits =
-            |k: usize| self.prod[k].to_bits() | self.prod_lo[k].to_bits() | self.prod_exp[k] as u64;
-        if (0..LANES).fold(0, |any, k| any | bits(k)) == 0 {
-            return total;
-        }
+        // even +0), and the lanes from `pos` on never took a factor (a short block).
         for k in 0..self.pos.min(LANES) {
             let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
             if (q, q_lo, e) != (0.0, 0.0, 0) {

@@ -140,6 +140,11 @@ fn gradients<T: Float>(x: &[T], y: &[T], n: usize, reduction: i32, g: Option<&[T
     [out, grad1, grad2]
 }
 
+/// The same bits, or both NaN (NaN payloads are unspecified).
+fn same<T: Float>(a: T, b: T) -> bool {
+    a.bits64() == b.bits64() || (a.is_nan() && b.is_nan())
+}
+
 /// `cauchy_reduce` of a contiguous 1-D tensor.
 fn reduce<T: Float>(values: &[T], reduction: i32) -> T {
     let shape = [values.len() as i64];
@@ -420,7 +425,6 @@ fn elementwise<T: Float>() {
     let [_, back1, back2] = gradients(&x, &y, n, NONE, Some(&g));
     let mut r = Report::default();
     let bound = T::ULPS;
-    let same = |a: T, b: T| a.bits64() == b.bits64() || (a.is_nan() && b.is_nan());
     for (i, c) in cases.iter().enumerate() {
         r.ulps("loss", loss[i], c.loss, bound, c.fixed_sign(), c);
         r.ulps("loss (fused)", fused_loss[i], c.loss, bound, c.fixed_sign(), c);
@@ -527,7 +531,6 @@ fn ieee_rules<T: Float>() {
         (f(1.0), nan, nan, nan),
         (nan, inf, nan, nan),
     ];
-    let same = |a: T, b: T| a.bits64() == b.bits64() || (a.is_nan() && b.is_nan());
     for (x, y, loss, grad) in rows {
         let [out, grad1, grad2] = gradients(&[x], &[y], 1, NONE, None);
         assert!(
@@ -583,8 +586,7 @@ fn one_element_reduce<T: Float>() {
             let (x, mut out) = ([v], T::from_f64(7.0));
             // SAFETY: one readable element at `x`, however the descriptor places it; `out` is one.
             ok(unsafe { T::REDUCE(x.as_ptr(), desc, reduction, &mut out) }, "cauchy_reduce");
-            let right = out.bits64() == want.bits64() || (v.is_nan() && out.is_nan());
-            assert!(right, "{}: reduce({reduction}) of {v:e} gave {out:e}", T::NAME);
+            assert!(same(out, want), "{}: reduce({reduction}) of {v:e} gave {out:e}", T::NAME);
             checked += 1;
         }
     }
