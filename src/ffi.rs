@@ -37,7 +37,7 @@ fn grads<'a, T>(
 /// The C caller's promises of API.md: descriptors readable, data pointers addressing the
 /// elements their descriptors describe.
 unsafe fn call<T: Element>(c: RawCall<T>) -> CauchyStatus {
-    guard(|| c.check_then(ops::run_call))
+    guard(|| c.check_then(ops::run_one, ops::run_call))
 }
 
 unsafe fn reduce<T: Element>(

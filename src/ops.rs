@@ -16,7 +16,7 @@ use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
 use crate::sum::{Acc, BLOCK};
-use crate::validate::{Call, LossOut, Operand, ReduceCall, Reduction, Upstream};
+use crate::validate::{Call, LossOut, OneCall, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ptr::null_mut;
@@ -132,6 +132,54 @@ pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
     }
 }
 
+/// Run a one-element loss, backward or fused call (the copy of [`one`] for this CPU).
+pub fn run_one<T: Element>(c: &OneCall<T>) -> Result<(), Error> {
+    // SAFETY: `isa()` only picks paths the CPU supports.
+    unsafe {
+        match isa() {
+            Isa::Avx512 => one_avx512(c),
+            Isa::Avx2 => one_avx2(c),
+            Isa::Portable => one(c),
+        }
+    }
+}
+
+/// A one-element call: the chunk kernel's element functions on arrays of one element, which
+/// the compiler reduces to the scalar arithmetic (no walk, blocks, buffers or loops). The same
+/// functions on the same element as the chunk kernel, so the same bits; a SUM or MEAN is the
+/// element's loss, which meets the sum's guarantee (f32: the same 1 ULP; f64: 2 ULP is within
+/// 2^-50) without the product lane's fold (half of such a call's time). Inlined as [`call`]
+/// is.
+#[inline(always)]
+fn one<T: Element>(c: &OneCall<T>) -> Result<(), Error> {
+    let _env = DefaultFpEnv::enter();
+    let [g1, g2] = c.grads;
+    // SAFETY: validation checked every non-NULL pointer (aligned; the caller promised its
+    // element readable or writable). Every input is read before any output is written (an
+    // output may be an input's exact alias).
+    unsafe {
+        let (x, y) = ([c.img1.read()], [c.img2.read()]);
+        // The upstream factor g / 1 (see `upstream_factor`), g = 1 for the fused call.
+        let g = if c.grad_out.is_null() { 1.0 } else { c.grad_out.read().widen() };
+        let mut grad = [T::ZERO];
+        if !g1.is_null() || !g2.is_null() {
+            T::grads(&x, &y, None, upstream_factor(g, 1.0), &mut grad);
+        }
+        if !c.out.is_null() {
+            let mut loss = [0.0];
+            T::losses(&x, &y, &mut loss);
+            c.out.write(T::narrow(loss[0]));
+        }
+        if !g1.is_null() {
+            g1.write(grad[0]);
+        }
+        if !g2.is_null() {
+            g2.write(grad[0].neg());
+        }
+    }
+    Ok(())
+}
+
 /// A loss, backward or fused call. Inlined into copies compiled for each path (see
 /// [`compiled_for`]), like the kernels: the set-up and the final fold have double-double
 /// steps, whose fused multiply-adds are library calls in a portable build (a tenth of a
@@ -174,20 +222,7 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img2.as_ref(),
     ];
     // Absent operands have a NULL pointer, never dereferenced.
-    let mut ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
-    if numel == 1 {
-        // A one-element SUM or MEAN is its element's loss, written as a one-element loss
-        // tensor: the element loss meets the sum's guarantee (f32: the same 1 ULP; f64: 2 ULP
-        // is within 2^-50), without the product lane's fold, half of such a call's time.
-        if let LossOut::Scalar(out) = c.out {
-            ptrs[OUT] = out;
-        }
-        let loss_tensor = plan.loss_tensor || plan.loss_sum;
-        let plan = Plan { loss_tensor, loss_sum: false, ..plan };
-        // SAFETY: validation proved each present operand's element addressable.
-        unsafe { one(&plan, &ptrs) };
-        return Ok(());
-    }
+    let ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
     // Absent operands walk with img1's strides (so they never block dimension fusion).
     let layouts = ops.map(|o| o.map_or(&c.img1.layout, |o| &o.layout));
     let mut room = WideRoom::default();
@@ -414,42 +449,6 @@ unsafe fn store_results<T: Element, const MODE: u8>(
     }
 }
 
-/// A one-element call with no sum (see [`call`]): the element functions of [`compute`] on
-/// arrays of one element, which the compiler reduces to the scalar arithmetic (the walk, the
-/// blocks and the chunk loops were a third of a one-element call's work). The same functions
-/// on the same element as the chunk kernel, so the same bits.
-///
-/// # Safety
-/// Every non-NULL pointer addresses a valid element; NULL ones are only used where the plan
-/// says the operand is absent.
-#[inline(always)]
-unsafe fn one<T: Element>(p: &Plan, ptrs: &[*mut T; 6]) {
-    match mode(p) {
-        BACKWARD => one_as::<T, BACKWARD>(p, ptrs),
-        LOSS => one_as::<T, LOSS>(p, ptrs),
-        _ => one_as::<T, FUSED>(p, ptrs),
-    }
-}
-
-/// [`one`] for one kind of call.
-///
-/// # Safety
-/// As [`one`].
-#[inline(always)]
-unsafe fn one_as<T: Element, const MODE: u8>(p: &Plan, ptrs: &[*mut T; 6]) {
-    // Every input is read before any output is written (an output may alias an input).
-    let (x, y) = ([ptrs[IMG1].read()], [ptrs[IMG2].read()]);
-    let g = p.grad_tensor.then(|| [ptrs[GRAD_OUT].read()]);
-    let (mut losses, mut grads) = ([0.0], [T::ZERO]);
-    if MODE != BACKWARD {
-        T::losses(&x, &y, &mut losses);
-    }
-    if has_grads(MODE) {
-        T::grads(&x, &y, g.as_ref().map(|g| &g[..]), p.factor, &mut grads);
-    }
-    store_results::<T, MODE>(p, ptrs, |k| ptrs[k], &[1; 6], &losses, &grads);
-}
-
 /// Write `grad(j)` for `j < len` to the first gradient and its negation to the second, from
 /// their first elements on (NULL: absent); for `stream`, by non-temporal stores where the
 /// outputs are aligned for them.
@@ -628,12 +627,12 @@ fn group_fn<T: Element, const MODE: u8>(contiguous: bool) -> GroupFn<T> {
     }
 }
 
-/// Copies of [`run_group`], [`sum_run`], [`call`] and [`reduce`] compiled for the target
+/// Copies of [`run_group`], [`sum_run`], [`call`], [`one`] and [`reduce`] compiled for the target
 /// features `$features` (on x86-64; elsewhere [`isa`] never picks them). Everything they call
 /// is `#[inline(always)]`, so the whole kernel is compiled for those features (the calls'
 /// kernels are reached through pointers, so each is still a function of its own).
 macro_rules! compiled_for {
-    ($features:literal, $group:ident, $sum:ident, $call:ident, $reduce:ident) => {
+    ($features:literal, $group:ident, $sum:ident, $call:ident, $one:ident, $reduce:ident) => {
         #[doc = concat!("[`run_group`] compiled for ", $features, ".")]
         ///
         /// # Safety
@@ -667,6 +666,15 @@ macro_rules! compiled_for {
             call(c)
         }
 
+        #[doc = concat!("[`one`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        /// On a CPU with these features.
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = $features))]
+        unsafe fn $one<T: Element>(c: &OneCall<T>) -> Result<(), Error> {
+            one(c)
+        }
+
         #[doc = concat!("[`reduce`] compiled for ", $features, ".")]
         ///
         /// # Safety
@@ -678,12 +686,13 @@ macro_rules! compiled_for {
     };
 }
 
-compiled_for!("avx2,fma", run_group_avx2, sum_run_avx2, call_avx2, reduce_avx2);
+compiled_for!("avx2,fma", run_group_avx2, sum_run_avx2, call_avx2, one_avx2, reduce_avx2);
 compiled_for!(
     "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma",
     run_group_avx512,
     sum_run_avx512,
     call_avx512,
+    one_avx512,
     reduce_avx512
 );
 

@@ -8,6 +8,7 @@ use crate::desc::{
 use crate::layout::{Layout, MAX_NDIM};
 use crate::status::{Error, ShapeText};
 use std::marker::PhantomData;
+use std::ptr::null_mut;
 
 /// What the loss is reduced to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +86,19 @@ pub struct ReduceCall<'a, T> {
     pub mean: bool,
     pub x: Operand<'a, T>,
     pub out: *mut T,
+}
+
+/// A checked one-element loss, backward or fused call: each operand's one element, NULL where
+/// the call has no such operand. The reduction is not kept: one element is its own SUM and
+/// MEAN (the loss, and the upstream factor `g / 1`).
+#[derive(Clone, Copy, Debug)]
+pub struct OneCall<T> {
+    pub img1: *const T,
+    pub img2: *const T,
+    /// The upstream gradient, tensor or scalar alike; NULL: 1 (fused) or none (forward).
+    pub grad_out: *const T,
+    pub out: *mut T,
+    pub grads: [*mut T; 2],
 }
 
 /// A tensor parameter of the C functions, named in messages (a byte to pass around, not two
@@ -339,7 +353,8 @@ pub struct RawCall<'a, T> {
 }
 
 impl<'a, T> RawCall<'a, T> {
-    /// Check everything, in argument order, and hand the checked call to `run`.
+    /// Check everything, in argument order, and hand the checked call to `run_one` (every
+    /// operand one element) or `run`.
     ///
     /// `run` borrows the call where it was built: returned instead, the call (about 300
     /// bytes) was copied three times on its way out, about a tenth of a one-element call's
@@ -350,15 +365,62 @@ impl<'a, T> RawCall<'a, T> {
     /// `ndim` values. Data pointers are not read here.
     pub unsafe fn check_then(
         &self,
+        run_one: impl Fn(&OneCall<T>) -> Result<(), Error>,
         run: impl Fn(&Call<'a, T>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        if let Ok(call) = &self.check_with::<One>() {
-            return run(call);
+        match &self.check_one() {
+            Some(one) => run_one(one),
+            None => self.check_many(run),
         }
+    }
+
+    /// The checks of [`RawCall::check_then`] for a call that is not one element: a function
+    /// of its own, so that the one-element call does not set up its 2 KB frame.
+    ///
+    /// # Safety
+    /// As [`RawCall::check_then`].
+    #[inline(never)]
+    unsafe fn check_many(
+        &self,
+        run: impl Fn(&Call<'a, T>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if let Ok(call) = &self.check_with::<Quick>() {
             return run(call);
         }
         run(&self.check_with::<Full>()?)
+    }
+
+    /// The common one-element call only, each descriptor read once and no layout built (a
+    /// call checked as a [`Call`] took half of a one-element call's time): every operand one
+    /// element (see [`one_element`]), its pointer non-NULL and aligned, and no output closer
+    /// than an element to another or to an input but at the same address. Each test implies
+    /// that [`Full`]'s rule passes, and one element passes Full's stride rules (extent,
+    /// self-overlap, alias) whatever the strides. `None` hands the call on to [`Quick`].
+    ///
+    /// # Safety
+    /// As [`RawCall::check_then`].
+    unsafe fn check_one(&self) -> Option<OneCall<T>> {
+        let ndim = self.img1.desc.as_ref().and_then(|d| one_element(d))?.len();
+        let img1 = quick_ptr(&self.img1).ok()?;
+        let img2 = one_operand(&self.img2, Some(ndim))?;
+        let reduction = Reduction::parse(self.reduction).ok()?;
+        // A MEAN / SUM output or upstream scalar may have any number of sizes.
+        let like = (reduction == Reduction::None).then_some(ndim);
+        let maybe = |raw: &Option<RawTensor<T>>| match raw {
+            Some(raw) => one_operand(raw, like),
+            None => Some(null_mut()),
+        };
+        let (grad_out, out) = (maybe(&self.grad_out)?, maybe(&self.out)?);
+        let mut grads = [null_mut(); 2];
+        if let Some(pair) = &self.grads {
+            for (slot, raw) in grads.iter_mut().zip([&pair.0, &pair.1]) {
+                if !raw.ptr.is_null() {
+                    *slot = one_operand(raw, Some(ndim))?;
+                }
+            }
+        }
+        let fine = one_overlaps_fine([out, grads[0], grads[1]], [img1, img2, grad_out]);
+        fine.then_some(OneCall { img1, img2, grad_out, out, grads })
     }
 
     /// The checks of [`RawCall::check_then`] under the rules `R`.
@@ -405,7 +467,7 @@ impl<'a, T> Call<'a, T> {
             (LossOut::Scalar(p), Some(r)) => Region::scalar(r.arg.name(), *p),
             _ => Region::ABSENT,
         };
-        // Inlined, so that rules which read no name (One) build none.
+        // Inlined, so that rules which read no name (Quick) build none.
         #[inline(always)]
         fn grad<'r, T>(op: &'r Option<Operand<T>>, raw: Option<&RawTensor<T>>) -> Region<'r> {
             match (op, raw) {
@@ -434,9 +496,31 @@ pub unsafe fn check_reduce<'a, T>(
     reduction: i32,
     out: *mut T,
 ) -> Result<ReduceCall<'a, T>, Error> {
-    check_reduce_with::<One, T>(x, reduction, out)
-        .or_else(|()| check_reduce_with::<Quick, T>(x, reduction, out))
+    if let Some(call) = check_reduce_one(x, reduction, out) {
+        return Ok(call);
+    }
+    check_reduce_with::<Quick, T>(x, reduction, out)
         .or_else(|()| check_reduce_with::<Full, T>(x, reduction, out))
+}
+
+/// [`check_reduce`] of a one-element `x` only, as [`RawCall::check_one`].
+///
+/// # Safety
+/// As [`RawCall::check_then`].
+unsafe fn check_reduce_one<'a, T>(
+    x: &RawTensor<'a, T>,
+    reduction: i32,
+    out: *mut T,
+) -> Option<ReduceCall<'a, T>> {
+    x.desc.as_ref().and_then(|d| one_element(d))?;
+    let ptr = quick_ptr(x).ok()?;
+    let mean = match Reduction::parse(reduction).ok()? {
+        Reduction::None => return None,
+        r => r == Reduction::Mean,
+    };
+    let fine = !out.is_null() && out.is_aligned() && one_overlaps_fine([out], [ptr]);
+    let x = Operand { ptr, layout: Layout::scalar() };
+    fine.then_some(ReduceCall { mean, x, out })
 }
 
 /// [`check_reduce`] under the rules `R`.
@@ -463,10 +547,11 @@ unsafe fn check_reduce_with<'a, R: Rules, T>(
 }
 
 /// How operands and overlaps are checked. [`Full`] is the definition: every rule of API.md,
-/// every message. [`One`] (one-element calls) and [`Quick`] (C-contiguous tensors of img1's
-/// shape, NULL one-element descriptors) accept only common calls, through cheap tests each of
-/// which implies that the full rule passes and builds a value that computes the same; anything
-/// else they hand on (`Err(())`), so every failure is found and reported by [`Full`].
+/// every message. [`Quick`] (C-contiguous tensors of img1's shape, NULL one-element
+/// descriptors) accepts only the common call, through cheap tests each of which implies that
+/// the full rule passes and builds a value that computes the same; anything else it hands on
+/// (`Err(())`), so every failure is found and reported by [`Full`]. (One-element calls are
+/// checked before either, by [`RawCall::check_one`] and [`check_reduce_one`].)
 trait Rules {
     type Error;
     /// The failure for `e` found outside the operand rules (a reduction out of range).
@@ -601,12 +686,6 @@ unsafe fn quick_sizes<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
     }
 }
 
-/// A one-element call only (every operand one element, strides whatever they are): the
-/// common call of a scalar loss, checked without looking at strides, which never matter for
-/// one element (Full reads them only for the extent, self-overlap and alias tests, which one
-/// element passes whatever they are). Anything else goes on to [`Quick`] (`Err(())`).
-struct One;
-
 /// The sizes of a descriptor that passes [`quick_sizes`] with every size 1 (read_desc's tests
 /// pass, with one element); `None` otherwise.
 ///
@@ -616,48 +695,45 @@ unsafe fn one_element<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
     quick_sizes(d).filter(|sizes| sizes.iter().all(|&n| n == 1))
 }
 
-impl Rules for One {
-    type Error = ();
-
-    fn fail(_: Error) {}
-
-    unsafe fn tensor<'a, T>(
-        raw: &RawTensor<'a, T>,
-        like: Option<&Layout<'a>>,
-    ) -> Result<Operand<'a, T>, ()> {
-        let layout = match (raw.desc.as_ref(), like) {
-            // img1's one element, contiguous.
-            (None, Some(like)) => like.contiguous(),
-            // One element; with `like`, as many sizes (all 1) as img1 has, so the shapes match.
-            (Some(d), like) => {
-                let sizes = one_element(d).ok_or(())?;
-                if like.is_some_and(|l| l.sizes().len() != sizes.len()) {
-                    return Err(());
-                }
-                Layout::trusted(sizes, None, 1)
-            }
-            (None, None) => return Err(()),
-        };
-        Ok(Operand { ptr: quick_ptr(raw)?, layout })
+/// The pointer of a one-element operand: its descriptor NULL (img1's one element, or a
+/// one-element MEAN / SUM operand), or one element with `ndim` sizes (img1's, so the shapes
+/// match; `None`: any number); the pointer as [`quick_ptr`] accepts it.
+///
+/// # Safety
+/// As [`read_desc`].
+#[inline(always)]
+unsafe fn one_operand<T>(raw: &RawTensor<T>, ndim: Option<usize>) -> Option<*mut T> {
+    let fits = |sizes: &[i64]| ndim.is_none_or(|n| sizes.len() == n);
+    match raw.desc.as_ref().is_none_or(|d| one_element(d).is_some_and(fits)) {
+        true => quick_ptr(raw).ok(),
+        false => None,
     }
+}
 
-    unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
-        match raw.desc.as_ref().is_none_or(|d| one_element(d).is_some()) {
-            true => quick_ptr(raw),
-            false => Err(()),
+/// The overlap rules for one-element operands (NULL: absent): one element's normalised layout
+/// is empty, so two at one address are exact aliases, and two present ones intersect only
+/// closer than an element apart.
+#[inline(always)]
+fn one_overlaps_fine<T, const N: usize, const M: usize>(
+    outputs: [*mut T; N],
+    inputs: [*mut T; M],
+) -> bool {
+    // Plain loops over the constant-length arrays: as iterator adaptors they were a function
+    // call of their own, a sixth of a one-element call.
+    let near = |a: *mut T, b: *mut T| {
+        !a.is_null() && !b.is_null() && (a as usize).abs_diff(b as usize) < size_of::<T>()
+    };
+    for i in 0..N {
+        for input in inputs {
+            if near(outputs[i], input) && outputs[i] != input {
+                return false;
+            }
+        }
+        for other in &outputs[i + 1..] {
+            if near(outputs[i], *other) {
+                return false;
+            }
         }
     }
-
-    fn overlaps<T>(outputs: &[Region], inputs: &[Region]) -> Result<(), ()> {
-        // Every operand is one element, whose normalised layout is empty: two at one address
-        // are exact aliases; two present ones intersect only closer than an element apart.
-        let near = |a: &Region, b: &Region| {
-            a.span.is_some() && b.span.is_some() && a.ptr.abs_diff(b.ptr) < size_of::<T>()
-        };
-        let fine = outputs.iter().enumerate().all(|(i, out)| {
-            inputs.iter().all(|input| !near(out, input) || out.ptr == input.ptr)
-                && outputs[i + 1..].iter().all(|other| !near(out, other))
-        });
-        fine.then_some(()).ok_or(())
-    }
+    true
 }

@@ -357,11 +357,28 @@ static void one_element(int f64) {
     expect(B | F, f64, &a, CAUCHY_STATUS_OVERLAP, "grad_img1 overlaps grad_img2", NULL);
     a = v, a.reduction = CAUCHY_REDUCTION_MEAN, a.out = a.grad_img2;
     expect(F, f64, &a, CAUCHY_STATUS_OVERLAP, "out overlaps grad_img2", NULL);
+    a = v, a.out = mem.img1, a.grad_img1 = mem.img1;
+    expect(F, f64, &a, CAUCHY_STATUS_OVERLAP, "out overlaps grad_img1", NULL);
+    a = v, a.img1_desc = NULL;
+    expect(LBF, f64, &a, CAUCHY_STATUS_NULL_POINTER, "img1_desc is NULL", NULL);
+    /* NONE: a one-element grad_out or out has img1's sizes; MEAN / SUM: any one-element shape. */
+    a = v, a.grad_out_desc = &ones2;
+    expect(B, f64, &a, CAUCHY_STATUS_SHAPE_MISMATCH, "grad_out shape [1, 1]", "[1]");
+    a = v, a.out_desc = &ones2;
+    expect(L | F, f64, &a, CAUCHY_STATUS_SHAPE_MISMATCH, "out shape [1, 1]", "[1]");
+    a = v, a.reduction = CAUCHY_REDUCTION_MEAN, a.grad_out_desc = &ones2, a.out_desc = &ones2;
+    expect_ok(LOSS, f64, &a, "one element: MEAN out [1, 1] for img1 [1]", 0);
+    expect_ok(BACKWARD, f64, &a, "one element: MEAN grad_out [1, 1] for img1 [1]", 0);
+    expect_ok(FUSED, f64, &a, "one element: MEAN out [1, 1] for img1 [1]", 0);
+    a = v, a.grad_img1 = NULL, a.grad_img2 = NULL;
+    expect_ok(BACKWARD, f64, &a, "one element: both gradients skipped", 1);
     /* Exact aliases of one element are allowed, whatever the strides. */
     a = v, a.out = mem.img1, a.grad_img1 = mem.img2, a.grad_img2 = mem.grad_out;
     expect_ok(FUSED, f64, &a, "one element: out == img1, grad_img1 == img2 in place", 0);
     a = v, a.reduction = CAUCHY_REDUCTION_SUM, a.out = mem.img1;
     expect_ok(REDUCE, f64, &a, "one element: out == x in place", 0);
+    a = v, a.grad_img1 = mem.grad_out;
+    expect_ok(BACKWARD, f64, &a, "one element: grad_img1 == grad_out in place", 0);
 }
 
 /* What API.md allows must work: in place, skipped gradients, empty and one-element tensors. */
