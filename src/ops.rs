@@ -120,28 +120,31 @@ struct Plan {
     factor: Dd,
 }
 
+/// Run the copy of an operation for this CPU: its copy for AVX-512 or AVX2 (see
+/// [`compiled_for`]) or the portable one.
+fn on_isa<C>(
+    c: &C,
+    avx512: unsafe fn(&C) -> Result<(), Error>,
+    avx2: unsafe fn(&C) -> Result<(), Error>,
+    portable: unsafe fn(&C) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let copy = match isa() {
+        Isa::Avx512 => avx512,
+        Isa::Avx2 => avx2,
+        Isa::Portable => portable,
+    };
+    // SAFETY: `isa()` only picks paths the CPU supports.
+    unsafe { copy(c) }
+}
+
 /// Run a loss, backward or fused call (the copy of [`call`] for this CPU).
 pub fn run_call<T: Element>(c: &Call<T>) -> Result<(), Error> {
-    // SAFETY: `isa()` only picks paths the CPU supports.
-    unsafe {
-        match isa() {
-            Isa::Avx512 => call_avx512(c),
-            Isa::Avx2 => call_avx2(c),
-            Isa::Portable => call(c),
-        }
-    }
+    on_isa(c, call_avx512, call_avx2, call)
 }
 
 /// Run a one-element loss, backward or fused call (the copy of [`one`] for this CPU).
 pub fn run_one<T: Element>(c: &OneCall<T>) -> Result<(), Error> {
-    // SAFETY: `isa()` only picks paths the CPU supports.
-    unsafe {
-        match isa() {
-            Isa::Avx512 => one_avx512(c),
-            Isa::Avx2 => one_avx2(c),
-            Isa::Portable => one(c),
-        }
-    }
+    on_isa(c, one_avx512, one_avx2, one)
 }
 
 /// A one-element call: the chunk kernel's element functions on arrays of one element, which
@@ -747,14 +750,7 @@ const SCALE_UP: f64 = 18446744073709551616.0;
 
 /// Run a `cauchy_reduce_*` call (the copy of [`reduce`] for this CPU).
 pub fn run_reduce<T: Element>(c: &ReduceCall<T>) -> Result<(), Error> {
-    // SAFETY: `isa()` only picks paths the CPU supports.
-    unsafe {
-        match isa() {
-            Isa::Avx512 => reduce_avx512(c),
-            Isa::Avx2 => reduce_avx2(c),
-            Isa::Portable => reduce(c),
-        }
-    }
+    on_isa(c, reduce_avx512, reduce_avx2, reduce)
 }
 
 /// A `cauchy_reduce_*` call (inlined as [`call`] is).
