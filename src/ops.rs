@@ -1,6 +1,7 @@
 //! The operations over checked calls: one blocked, deterministic driver ([`blocks`]), the
 //! chunk kernel for the loss/gradient calls (the tile kernel for strided ones is in [`tile`],
-//! the streaming stores for large outputs in [`stream`]), and the sum for `cauchy_reduce`.
+//! the streaming stores for large outputs in [`stream`]), the sum for `cauchy_reduce`, and the
+//! one-element call's scalar path ([`one`]).
 //!
 //! Aliasing: an output may be the very memory of an input (an exact alias, which validation
 //! allows), so kernels work on raw pointers and read every input of a chunk before writing
