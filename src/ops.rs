@@ -226,12 +226,11 @@ fn call<T: Element>(c: &Call<T>) -> Result<(), Error> {
         c.grad_img2.as_ref(),
     ];
     // Absent operands have a NULL pointer, never dereferenced.
-    let ptrs = ops.map(|o| o.map_or(null_mut(), |o| o.ptr));
+    let ptrs = Ptrs(ops.map(|o| o.map_or(null_mut(), |o| o.ptr)));
     // Absent operands walk with img1's strides (so they never block dimension fusion).
     let layouts = ops.map(|o| o.map_or(&c.img1.layout, |o| &o.layout));
     let mut room = WideRoom::default();
     let walk = Walk::new(&c.img1.layout, layouts, &mut room);
-    let ptrs = Ptrs(ptrs);
     let contiguous = walk.inner_contiguous();
     let group = match mode(&plan) {
         BACKWARD => group_fn::<T, BACKWARD>(contiguous),

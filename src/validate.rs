@@ -400,8 +400,7 @@ impl<'a, T> RawCall<'a, T> {
     /// # Safety
     /// As [`RawCall::check_then`].
     unsafe fn check_one(&self) -> Option<OneCall<T>> {
-        let ndim = self.img1.desc.as_ref().and_then(|d| one_element(d))?.len();
-        let img1 = quick_ptr(&self.img1).ok()?;
+        let (img1, ndim) = one_first(&self.img1)?;
         let img2 = one_operand(&self.img2, Some(ndim))?;
         let reduction = Reduction::parse(self.reduction).ok()?;
         // A MEAN / SUM output or upstream scalar may have any number of sizes.
@@ -512,13 +511,12 @@ unsafe fn check_reduce_one<'a, T>(
     reduction: i32,
     out: *mut T,
 ) -> Option<ReduceCall<'a, T>> {
-    x.desc.as_ref().and_then(|d| one_element(d))?;
-    let ptr = quick_ptr(x).ok()?;
+    let (ptr, _) = one_first(x)?;
     let mean = match Reduction::parse(reduction).ok()? {
         Reduction::None => return None,
         r => r == Reduction::Mean,
     };
-    let fine = !out.is_null() && out.is_aligned() && one_overlaps_fine([out], [ptr]);
+    let fine = quick_ptr(out).is_ok() && one_overlaps_fine([out], [ptr]);
     let x = Operand { ptr, layout: Layout::scalar() };
     fine.then_some(ReduceCall { mean, x, out })
 }
@@ -630,13 +628,13 @@ impl Rules for Quick {
             }
             _ => return Err(()),
         };
-        Ok(Operand { ptr: quick_ptr(raw)?, layout })
+        Ok(Operand { ptr: quick_ptr(raw.ptr)?, layout })
     }
 
     unsafe fn scalar<T>(raw: &RawTensor<T>, _: Reduction) -> Result<*mut T, ()> {
         // A NULL descriptor is one element in range.
         match raw.desc.is_null() {
-            true => quick_ptr(raw),
+            true => quick_ptr(raw.ptr),
             false => Err(()),
         }
     }
@@ -665,10 +663,10 @@ fn quick_numel<T>(sizes: &[i64]) -> Option<usize> {
 
 /// The pointer of an operand of at least one element, when it is non-NULL and aligned (then
 /// checked_ptr accepts it).
-fn quick_ptr<T>(raw: &RawTensor<T>) -> Result<*mut T, ()> {
-    match raw.ptr.is_null() || !raw.ptr.is_aligned() {
+fn quick_ptr<T>(ptr: *const T) -> Result<*mut T, ()> {
+    match ptr.is_null() || !ptr.is_aligned() {
         true => Err(()),
-        false => Ok(raw.ptr as *mut T),
+        false => Ok(ptr as *mut T),
     }
 }
 
@@ -705,9 +703,20 @@ unsafe fn one_element<'a>(d: &CauchyTensorDesc) -> Option<&'a [i64]> {
 unsafe fn one_operand<T>(raw: &RawTensor<T>, ndim: Option<usize>) -> Option<*mut T> {
     let fits = |sizes: &[i64]| ndim.is_none_or(|n| sizes.len() == n);
     match raw.desc.as_ref().is_none_or(|d| one_element(d).is_some_and(fits)) {
-        true => quick_ptr(raw).ok(),
+        true => quick_ptr(raw.ptr).ok(),
         false => None,
     }
+}
+
+/// The pointer and ndim of img1 (or `x`) when it is one element: its descriptor, which is
+/// required, passes [`one_element`]; the pointer as [`quick_ptr`] accepts it.
+///
+/// # Safety
+/// As [`read_desc`].
+#[inline(always)]
+unsafe fn one_first<T>(raw: &RawTensor<T>) -> Option<(*mut T, usize)> {
+    let ndim = raw.desc.as_ref().and_then(|d| one_element(d))?.len();
+    Some((quick_ptr(raw.ptr).ok()?, ndim))
 }
 
 /// The overlap rules for one-element operands (NULL: absent): one element's normalised layout
