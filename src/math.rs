@@ -216,6 +216,9 @@ fn sum_f32<const D: bool>(
             }
             also(at, d, t);
         } else {
+            if acc.try_add_plain_factors([x, y], t_of) {
+                continue;
+            }
             for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
                 *t = t_of(x, y);
             }
