@@ -280,6 +280,30 @@ const fn has_grads(mode: u8) -> bool {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
+/// How far ahead of the chunk in hand [`run_chunks`] asks for contiguous inputs, in elements.
+const PREFETCH_AHEAD: usize = 32 * CHUNK;
+
+/// The bytes of a cache line.
+const LINE: usize = 64;
+
+/// Ask the CPU to fetch the cache line at `q` (`write`: for writing). A hint only: `q` is
+/// never dereferenced, and may lie past the end of any buffer.
+#[inline(always)]
+fn prefetch<T>(q: *const T, write: bool) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+        if write {
+            _mm_prefetch::<_MM_HINT_ET0>(q.cast())
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(q.cast())
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (q, write);
+}
+
 /// Blocks up to this long zero this much of their [`Scratch`] (at most [`CHUNK`]).
 const SHORT: usize = 8;
 
@@ -410,6 +434,17 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let mut s = s.bufs();
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
+        if direct {
+            // The hardware prefetchers alone left the sums far from the memory bound (f32
+            // MEAN at 16.7M elements on 2 threads of an AVX-512 Xeon: 6.4 to 4.9 ms).
+            for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor)
+            {
+                let ahead = at(k, base + PREFETCH_AHEAD).cast::<u8>();
+                (0..CHUNK * size_of::<T>())
+                    .step_by(LINE)
+                    .for_each(|b| prefetch(ahead.wrapping_add(b), false));
+            }
+        }
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
         let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
         let g =

@@ -1,7 +1,10 @@
 //! The tile kernel: element-wise work over a group of strided runs, with every operand read
 //! and written in the order of its own memory (see [`run_tile`]).
 
-use super::{compute, has_grads, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2, OUT};
+use super::{
+    compute, has_grads, prefetch, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2,
+    LINE, OUT,
+};
 use crate::layout::{Run, GROUP};
 use crate::math::Element;
 use crate::sum::Acc;
@@ -80,23 +83,13 @@ impl<T> Tile<'_, T> {
     /// the end are never dereferenced.
     #[inline(always)]
     fn prefetch_next(&self, k: usize, write: bool) {
-        #[cfg(target_arch = "x86_64")]
         if !self.ptrs[k].is_null() {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
-            // SAFETY: a prefetch never faults, whatever the address.
-            let hint = |q: *mut T| unsafe {
-                if write {
-                    _mm_prefetch::<_MM_HINT_ET0>(q.cast())
-                } else {
-                    _mm_prefetch::<_MM_HINT_T0>(q.cast())
-                }
-            };
+            let hint = |q: *mut T| prefetch(q, write);
             let (step, next) = (self.runs[0].step[k], self.at + PIECE);
             let at = |r: &Run<6>, j: usize| {
                 self.ptrs[k].wrapping_offset(r.start[k] + (next + j) as isize * step)
             };
             if step == 1 {
-                const LINE: usize = 64;
                 for r in self.runs {
                     (0..PIECE)
                         .step_by(LINE / std::mem::size_of::<T>())
