@@ -459,6 +459,9 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         );
         store_results::<T, MODE>(p, ptrs, |k| at(k, base), &step, losses, grads);
     }
+    if p.stream {
+        stream::fence();
+    }
 }
 
 /// Write the results of a chunk from `at(k)` on, `step[k]` apart, for the outputs `k` the
@@ -477,13 +480,13 @@ unsafe fn store_results<T: Element, const MODE: u8>(
     grads: &[T],
 ) {
     if MODE != BACKWARD && p.loss_tensor {
-        store(at(OUT), step[OUT], losses, T::narrow);
+        store(at(OUT), step[OUT], losses, T::narrow, p.stream);
     }
     if has_grads(MODE) && !ptrs[GRAD1].is_null() {
-        store(at(GRAD1), step[GRAD1], grads, |v| v);
+        store(at(GRAD1), step[GRAD1], grads, |v| v, p.stream);
     }
     if has_grads(MODE) && !ptrs[GRAD2].is_null() {
-        store(at(GRAD2), step[GRAD2], grads, T::neg);
+        store(at(GRAD2), step[GRAD2], grads, T::neg, p.stream);
     }
 }
 
@@ -611,16 +614,29 @@ unsafe fn load<T: Copy, U>(src: *const T, step: isize, dst: &mut [U], f: impl Fn
 
 /// Write `f(src[j])` for each `j` from `dst` on, `step` apart (vectorised when the step is 1;
 /// iterating over `src` rather than indexing it leaves no bounds check, which would keep the
-/// last elements out of the vector loop).
+/// last elements out of the vector loop). With `stream`, a whole chunk to a contiguous,
+/// 16-byte aligned `dst` goes by non-temporal stores ([`stream`]; the caller fences).
 ///
 /// # Safety
 /// Those elements are writable.
 #[inline(always)]
-unsafe fn store<T, U: Copy>(dst: *mut T, step: isize, src: &[U], f: impl Fn(U) -> T) {
-    if step == 1 {
-        src.iter().enumerate().for_each(|(j, &v)| dst.add(j).write(f(v)));
-    } else {
-        src.iter().enumerate().for_each(|(j, &v)| dst.offset(j as isize * step).write(f(v)));
+unsafe fn store<T: Copy, U: Copy>(
+    dst: *mut T,
+    step: isize,
+    src: &[U],
+    f: impl Fn(U) -> T,
+    stream: bool,
+) {
+    match <&[U; stream::PIECE]>::try_from(src) {
+        Ok(whole) if stream && step == 1 && dst as usize % 16 == 0 => {
+            stream::stream_out(dst, &whole.map(f));
+        }
+        _ if step == 1 => {
+            src.iter().enumerate().for_each(|(j, &v)| dst.add(j).write(f(v)));
+        }
+        _ => {
+            src.iter().enumerate().for_each(|(j, &v)| dst.offset(j as isize * step).write(f(v)));
+        }
     }
 }
 
@@ -736,7 +752,7 @@ compiled_for!(
 
 /// `group` over the logical elements `begin..end` of `walk`: a run at a time where the walk is
 /// contiguous, the call sums or is small, else [`crate::layout::GROUP`] runs at a time (tiles,
-/// whose buffers take 24 KB (f32) or 40 KB (f64) of stack: kept to large calls, which usually
+/// whose buffers take 48 KB (f32) or 80 KB (f64) of stack: kept to large calls, which usually
 /// run on the pool's threads).
 ///
 /// # Safety

@@ -761,6 +761,93 @@ fn small_calls_match_strided<T: Float>() {
     }
 }
 
+/// Forward and fused calls of 4 MiB per output and more, whose contiguous outputs (loss
+/// tensors and gradients alike) are written by non-temporal stores a whole chunk at a time
+/// where they are 16-byte aligned: the bits of the same data through strided views (which
+/// never stream), with the outputs at every offset from that alignment, and nothing around
+/// them written.
+fn large_calls_match_strided<T: Float>() {
+    let n = (1 << 22) / std::mem::size_of::<T>() + 77; // past the threshold; a partial chunk
+    let shape = [n as i64];
+    let d = CauchyTensorDesc { ndim: 1, shape: shape.as_ptr(), strides: null() };
+    let mut rng = Rng(5);
+    let (x, y): (Vec<T>, Vec<T>) =
+        (0..n).map(|_| (rng.value::<T>(-4.0, 4.0), rng.value::<T>(-4.0, 4.0))).unzip();
+    let sliced = strides(&shape, Kind::Sliced);
+    let (xs, ys) =
+        (View::of(&shape, sliced.as_deref(), &x), View::of(&shape, sliced.as_deref(), &y));
+    for red in [NONE, MEAN] {
+        // Three outputs: the loss tensor (NONE) and the two gradients.
+        let mut views = [0; 3].map(|_| output::<T>(&shape, Kind::Sliced));
+        let mut one = T::sentinel();
+        let [o, g1, g2] = &mut views;
+        let (op, od) =
+            if red == NONE { (o.ptr_mut(), o.desc()) } else { (&mut one as *mut T, null()) };
+        let status = unsafe {
+            let (g1d, g2d) = (g1.desc(), g2.desc());
+            T::FUSED(
+                xs.ptr(),
+                xs.desc(),
+                ys.ptr(),
+                ys.desc(),
+                red,
+                op,
+                od,
+                g1.ptr_mut(),
+                g1d,
+                g2.ptr_mut(),
+                g2d,
+            )
+        };
+        ok(status, "strided");
+        let want = views.each_ref().map(|v| v.values());
+        for off in 0..4 {
+            let what = format!("{} red {red} offset {off}", T::NAME);
+            let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 8]);
+            let [o, g1, g2] = bufs.each_mut().map(|b| b[off..].as_mut_ptr());
+            let o = if red == NONE { o } else { &mut one as *mut T };
+            let od = if red == NONE { &d as *const _ } else { null() };
+            ok(
+                unsafe { T::FUSED(x.as_ptr(), &d, y.as_ptr(), &d, red, o, od, g1, &d, g2, &d) },
+                &what,
+            );
+            let written = if red == NONE { 0..3 } else { 1..3 };
+            for (k, buf) in bufs.iter().enumerate() {
+                let range = if written.contains(&k) { off..off + n } else { 0..0 };
+                if written.contains(&k) {
+                    assert_bits(&format!("{what}: output {k}"), &buf[range.clone()], &want[k]);
+                }
+                let outside = buf.iter().enumerate().filter(|(i, _)| !range.contains(i));
+                for (i, v) in outside {
+                    assert!(
+                        v.bits() == T::sentinel().bits(),
+                        "{what}: output {k} element {i} written"
+                    );
+                }
+            }
+        }
+        if red == NONE {
+            // The forward call alone, aligned.
+            let mut buf = vec![T::sentinel(); n];
+            ok(
+                unsafe { T::LOSS(x.as_ptr(), &d, y.as_ptr(), &d, NONE, buf.as_mut_ptr(), &d) },
+                "loss",
+            );
+            assert_bits(&format!("{} loss", T::NAME), &buf, &want[0]);
+        }
+    }
+}
+
+#[test]
+fn large_calls_match_strided_f32() {
+    large_calls_match_strided::<f32>();
+}
+
+#[test]
+fn large_calls_match_strided_f64() {
+    large_calls_match_strided::<f64>();
+}
+
 #[test]
 fn small_calls_match_strided_f32() {
     small_calls_match_strided::<f32>();
