@@ -10,7 +10,8 @@
 //! steps vectorise, and the grouping depends only on logical indices, not on how a layout
 //! splits the block into runs. Reduced values are summed in compensated lanes (plain ones for
 //! f32, whose guarantee allows them: see [`Acc::add_values`]). Losses
-//! `log(1 + t)` are not summed but multiplied, as factors `1 + t`, into product lanes whose
+//! `log(1 + t)` are not summed but multiplied, as factors `1 + t`, into product lanes
+//! ([`LANES`] plain ones for f32, [`DD_LANES`] double-double ones for f64) whose
 //! logs are taken once per block ([`Acc::add_log_factors`]): two operations per element where
 //! a log costs thirty (f32), sixteen where it costs sixty (f64, in double-double); the few
 //! losses the lanes cannot take (huge, non-finite) are summed in the compensated lanes.
