@@ -838,6 +838,61 @@ fn large_calls_match_strided<T: Float>() {
     }
 }
 
+/// Transposed inputs with contiguous outputs of 4 MiB and more, which the tile kernel writes a
+/// row at a time, by non-temporal stores where a row is 16-byte aligned: the bits of the same
+/// values from contiguous inputs, with the outputs aligned and one element off, and nothing
+/// around them written.
+fn large_transposed_matches_contiguous<T: Float>() {
+    let side = if std::mem::size_of::<T>() == 4 { 1024 } else { 768 }; // 4 MiB, 4.5 MiB
+    let n = side * side;
+    let shape = [side as i64, side as i64];
+    let (transposed, contiguous) = ([1, side as i64], None);
+    let mut rng = Rng(7);
+    let (x, y): (Vec<T>, Vec<T>) =
+        (0..n).map(|_| (rng.value::<T>(-4.0, 4.0), rng.value::<T>(-4.0, 4.0))).unzip();
+    let (xt, yt) = (View::of(&shape, contiguous, &x), View::of(&shape, contiguous, &y));
+    // The same logical values through transposed strides: element [i, j] at j * side + i.
+    let t = |v: &[T]| (0..n).map(|e| v[(e % side) * side + e / side]).collect::<Vec<T>>();
+    let (xs, ys) = (t(&x), t(&y));
+    let d = CauchyTensorDesc { ndim: 2, shape: shape.as_ptr(), strides: transposed.as_ptr() };
+    let c = CauchyTensorDesc { ndim: 2, shape: shape.as_ptr(), strides: null() };
+    for off in [0, 1] {
+        let what = format!("{} offset {off}", T::NAME);
+        let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 2]);
+        let mut want = [0; 3].map(|_| vec![T::sentinel(); n]);
+        let [o, g1, g2] = bufs.each_mut().map(|b| b[off..].as_mut_ptr());
+        let [wo, w1, w2] = want.each_mut().map(|b| b.as_mut_ptr());
+        unsafe {
+            ok(
+                T::FUSED(xt.ptr(), xt.desc(), yt.ptr(), yt.desc(), NONE, wo, &c, w1, &c, w2, &c),
+                &what,
+            );
+            ok(T::FUSED(xs.as_ptr(), &d, ys.as_ptr(), &d, NONE, o, &c, g1, &c, g2, &c), &what);
+        }
+        for (k, buf) in bufs.iter().enumerate() {
+            assert_bits(&format!("{what}: output {k}"), &buf[off..off + n], &want[k]);
+            let mut outside = buf.iter().enumerate().filter(|(i, _)| !(off..off + n).contains(i));
+            assert!(outside.all(|(_, v)| v.bits() == T::sentinel().bits()), "{what}: {k} around");
+        }
+        let mut loss = vec![T::sentinel(); n];
+        ok(
+            unsafe { T::LOSS(xs.as_ptr(), &d, ys.as_ptr(), &d, NONE, loss.as_mut_ptr(), &c) },
+            &what,
+        );
+        assert_bits(&format!("{what}: loss"), &loss, &want[0]);
+    }
+}
+
+#[test]
+fn large_transposed_matches_contiguous_f32() {
+    large_transposed_matches_contiguous::<f32>();
+}
+
+#[test]
+fn large_transposed_matches_contiguous_f64() {
+    large_transposed_matches_contiguous::<f64>();
+}
+
 #[test]
 fn large_calls_match_strided_f32() {
     large_calls_match_strided::<f32>();

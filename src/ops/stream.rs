@@ -27,13 +27,13 @@ pub(super) fn head<T>(dsts: [*mut T; 2]) -> Option<usize> {
     present.all(|m| m == first).then_some((16 - first) % 16 / size)
 }
 
-/// Copy one piece to `dst` by non-temporal stores.
+/// Copy `src` to `dst` by non-temporal stores.
 ///
 /// # Safety
-/// `PIECE` elements are writable from `dst` on, and `dst` is 16-byte aligned.
+/// `N` elements are writable from `dst` on, and `dst` is 16-byte aligned.
 #[inline(always)]
-pub(super) unsafe fn stream_out<T: Copy>(dst: *mut T, src: &[T; PIECE]) {
-    const { assert!(PIECE * std::mem::size_of::<T>() % 16 == 0) };
+pub(super) unsafe fn stream_out<T: Copy, const N: usize>(dst: *mut T, src: &[T; N]) {
+    const { assert!(N * std::mem::size_of::<T>() % 16 == 0) };
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
@@ -43,7 +43,7 @@ pub(super) unsafe fn stream_out<T: Copy>(dst: *mut T, src: &[T; PIECE]) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    std::ptr::copy_nonoverlapping(src.as_ptr(), dst, PIECE);
+    std::ptr::copy_nonoverlapping(src.as_ptr(), dst, N);
 }
 
 /// Order the non-temporal stores before anything this thread writes next (such as the signal

@@ -2,8 +2,8 @@
 //! and written in the order of its own memory (see [`run_tile`]).
 
 use super::{
-    compute, has_grads, prefetch, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2,
-    LINE, OUT,
+    compute, has_grads, prefetch, stream, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1,
+    IMG2, LINE, OUT,
 };
 use crate::layout::{Run, GROUP};
 use crate::math::Element;
@@ -59,14 +59,17 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
         let scratch = (&mut s.losses[..n], s.parts.each_mut().map(|p| &mut **p));
         compute::<T, MODE>(p, inputs, scratch, &mut s.grads[..n], acc);
         if MODE != BACKWARD && p.loss_tensor {
-            tile.write(OUT, s.losses, T::narrow);
+            tile.write(OUT, s.losses, T::narrow, p.stream);
         }
         if has_grads(MODE) && !ptrs[GRAD1].is_null() {
-            tile.write(GRAD1, s.grads, |g| g);
+            tile.write(GRAD1, s.grads, |g| g, p.stream);
         }
         if has_grads(MODE) && !ptrs[GRAD2].is_null() {
-            tile.write(GRAD2, s.grads, T::neg);
+            tile.write(GRAD2, s.grads, T::neg, p.stream);
         }
+    }
+    if p.stream {
+        stream::fence();
     }
 }
 
@@ -141,7 +144,10 @@ impl<T> Tile<'_, T> {
 
     /// `f` of each element of `buf` (laid out as [`Self::read`] fills it) to operand `k`.
     #[inline(always)]
-    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T) {
+    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T, stream: bool)
+    where
+        T: Copy,
+    {
         let buf: &[U; TILE] = buf.try_into().expect("a tile's buffer");
         let (pieces, step) = self.pieces(k);
         if step == 1 {
@@ -150,9 +156,34 @@ impl<T> Tile<'_, T> {
                     q.add(j).write(f(v));
                 }
             }
+        } else if let Some(first) = self.neighbours(&pieces).filter(|_| stream) {
+            // Whole rows past the caches where aligned: no read of each line before it is
+            // written, which a row in a page of its own pays in full.
+            for j in 0..PIECE {
+                let row = first.wrapping_offset(j as isize * step);
+                let vals: [T; GROUP] = std::array::from_fn(|i| f(buf[i * PIECE + j]));
+                if row as usize % 16 == 0 {
+                    stream::stream_out(row, &vals);
+                } else {
+                    std::ptr::copy_nonoverlapping(vals.as_ptr(), row, GROUP);
+                }
+            }
         } else {
             self.across(&pieces, step, |e, q| q.write(f(buf[e])));
         }
+    }
+
+    /// The first element's address where the tile is full and its runs are neighbours in
+    /// memory: each step along the runs is then one contiguous row of GROUP elements.
+    #[inline(always)]
+    fn neighbours(&self, pieces: &[(*mut T, usize); GROUP]) -> Option<*mut T> {
+        let pieces = &pieces[..self.runs.len()];
+        (pieces.len() == GROUP
+            && pieces
+                .iter()
+                .enumerate()
+                .all(|(i, &(q, len))| len == PIECE && q == pieces[0].0.wrapping_add(i)))
+        .then(|| pieces[0].0)
     }
 
     /// `f(e, q)` for every element of an operand whose step along the runs is not 1, a step
@@ -164,24 +195,16 @@ impl<T> Tile<'_, T> {
         step: isize,
         mut f: impl FnMut(usize, *mut T),
     ) {
-        let pieces = &pieces[..self.runs.len()];
-        if pieces.len() == GROUP
-            && pieces
-                .iter()
-                .enumerate()
-                .all(|(i, &(q, len))| len == PIECE && q == pieces[0].0.wrapping_add(i))
-        {
-            // A full tile whose runs are neighbours in memory: each step along the runs is
-            // one contiguous row of GROUP elements.
+        if let Some(first) = self.neighbours(pieces) {
             for j in 0..PIECE {
-                let row = pieces[0].0.wrapping_offset(j as isize * step);
+                let row = first.wrapping_offset(j as isize * step);
                 for i in 0..GROUP {
                     f(i * PIECE + j, row.wrapping_add(i));
                 }
             }
         } else {
             for j in 0..PIECE {
-                for (i, &(q, len)) in pieces.iter().enumerate() {
+                for (i, &(q, len)) in pieces[..self.runs.len()].iter().enumerate() {
                     if j < len {
                         f(i * PIECE + j, q.wrapping_offset(j as isize * step));
                     }
