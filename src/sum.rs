@@ -288,6 +288,8 @@ impl Acc {
         }
         let saved = (self.prod, self.prod_exp, self.pos);
         let mut flags = [0; LANES];
+        // The pieces of `add_log_factors`, written out again: shared through a closure, the
+        // closure was compiled apart, without the kernels' target features (8x slower).
         let (mut a, mut b) = (a, &b[..a.len()]);
         while !a.is_empty() {
             if self.pos % RENORM_EVERY == 0 && self.pos > 0 {
