@@ -614,7 +614,7 @@ unsafe fn load<T: Copy, U>(src: *const T, step: isize, dst: &mut [U], f: impl Fn
 
 /// Write `f(src[j])` for each `j` from `dst` on, `step` apart (vectorised when the step is 1;
 /// iterating over `src` rather than indexing it leaves no bounds check, which would keep the
-/// last elements out of the vector loop). With `stream`, a whole chunk to a contiguous,
+/// last elements out of the vector loop). With `streaming`, a whole chunk to a contiguous,
 /// 16-byte aligned `dst` goes by non-temporal stores ([`stream`]; the caller fences).
 ///
 /// # Safety
@@ -625,10 +625,10 @@ unsafe fn store<T: Copy, U: Copy>(
     step: isize,
     src: &[U],
     f: impl Fn(U) -> T,
-    stream: bool,
+    streaming: bool,
 ) {
-    match <&[U; stream::PIECE]>::try_from(src) {
-        Ok(whole) if stream && step == 1 && dst as usize % 16 == 0 => {
+    match <&[U; CHUNK]>::try_from(src) {
+        Ok(whole) if streaming && step == 1 && dst as usize % 16 == 0 => {
             stream::stream_out(dst, &whole.map(f));
         }
         _ if step == 1 => {

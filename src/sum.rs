@@ -36,7 +36,7 @@ const SAW_NAN: u8 = 1;
 const SAW_POS_INF: u8 = 2;
 const SAW_NEG_INF: u8 = 4;
 
-/// The number of lanes, sum and product ones alike (two AVX2 vectors of f64).
+/// The number of sum lanes and of plain product lanes (two AVX2 vectors of f64).
 pub(crate) const LANES: usize = 8;
 
 /// The number of double-double product lanes (f64 losses): twice [`LANES`], so that more

@@ -142,9 +142,10 @@ impl<T> Tile<'_, T> {
         }
     }
 
-    /// `f` of each element of `buf` (laid out as [`Self::read`] fills it) to operand `k`.
+    /// `f` of each element of `buf` (laid out as [`Self::read`] fills it) to operand `k`;
+    /// with `streaming`, the rows of a [`Self::neighbours`] tile by non-temporal stores.
     #[inline(always)]
-    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T, stream: bool)
+    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T, streaming: bool)
     where
         T: Copy,
     {
@@ -156,7 +157,7 @@ impl<T> Tile<'_, T> {
                     q.add(j).write(f(v));
                 }
             }
-        } else if let Some(first) = self.neighbours(&pieces).filter(|_| stream) {
+        } else if let Some(first) = self.neighbours(&pieces).filter(|_| streaming) {
             // Whole rows past the caches where aligned: no read of each line before it is
             // written, which a row in a page of its own pays in full.
             for j in 0..PIECE {
