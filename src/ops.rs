@@ -286,6 +286,13 @@ const PREFETCH_AHEAD: usize = 32 * CHUNK;
 /// The bytes of a cache line.
 const LINE: usize = 64;
 
+/// [`prefetch`] every line of the `len` elements from `q` on.
+#[inline(always)]
+fn prefetch_span<T>(q: *const T, len: usize, write: bool) {
+    let q = q.cast::<u8>();
+    (0..len * size_of::<T>()).step_by(LINE).for_each(|b| prefetch(q.wrapping_add(b), write));
+}
+
 /// Ask the CPU to fetch the cache line at `q` (`write`: for writing). A hint only: `q` is
 /// never dereferenced, and may lie past the end of any buffer.
 #[inline(always)]
@@ -439,10 +446,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             // MEAN at 16.7M elements on 2 threads of an AVX-512 Xeon: 6.4 to 4.9 ms).
             for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor)
             {
-                let ahead = at(k, base + PREFETCH_AHEAD).cast::<u8>();
-                (0..CHUNK * size_of::<T>())
-                    .step_by(LINE)
-                    .for_each(|b| prefetch(ahead.wrapping_add(b), false));
+                prefetch_span(at(k, base + PREFETCH_AHEAD), CHUNK, false);
             }
         }
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
@@ -458,9 +462,6 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             acc,
         );
         store_results::<T, MODE>(p, ptrs, |k| at(k, base), &step, losses, grads);
-    }
-    if p.stream {
-        stream::fence();
     }
 }
 
@@ -554,7 +555,6 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
         base += stream::PIECE;
     }
     (base..len).for_each(put);
-    stream::fence();
 }
 
 /// The losses (into `losses`, or added to `acc` for a sum, through `parts`) and the
@@ -615,7 +615,7 @@ unsafe fn load<T: Copy, U>(src: *const T, step: isize, dst: &mut [U], f: impl Fn
 /// Write `f(src[j])` for each `j` from `dst` on, `step` apart (vectorised when the step is 1;
 /// iterating over `src` rather than indexing it leaves no bounds check, which would keep the
 /// last elements out of the vector loop). With `streaming`, a whole chunk to a contiguous,
-/// 16-byte aligned `dst` goes by non-temporal stores ([`stream`]; the caller fences).
+/// 16-byte aligned `dst` goes by non-temporal stores ([`stream`]; [`kernel`] fences them).
 ///
 /// # Safety
 /// Those elements are writable.
@@ -771,6 +771,10 @@ unsafe fn kernel<T: Element>(
         walk.for_each_run(begin, end, |r| group(p, ptrs, &[r], &mut s, acc));
     } else {
         walk.for_each_group(begin, end, |runs| group(p, ptrs, runs, &mut s, acc));
+    }
+    if p.stream {
+        // Once per block, for all its runs' non-temporal stores, before the block is done.
+        stream::fence();
     }
 }
 

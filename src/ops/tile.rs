@@ -2,8 +2,8 @@
 //! and written in the order of its own memory (see [`run_tile`]).
 
 use super::{
-    compute, has_grads, prefetch, stream, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1,
-    IMG2, LINE, OUT,
+    compute, has_grads, prefetch, prefetch_span, stream, Plan, Scratch, BACKWARD, GRAD1, GRAD2,
+    GRAD_OUT, IMG1, IMG2, OUT,
 };
 use crate::layout::{Run, GROUP};
 use crate::math::Element;
@@ -68,9 +68,6 @@ pub(super) unsafe fn run_tile<T: Element, const MODE: u8>(
             tile.write(GRAD2, s.grads, T::neg, p.stream);
         }
     }
-    if p.stream {
-        stream::fence();
-    }
 }
 
 /// The tile of [`run_tile`] whose pieces start at element `at` of each run.
@@ -97,9 +94,7 @@ impl<T> Tile<'_, T> {
             };
             if step == 1 {
                 for r in self.runs {
-                    (0..PIECE)
-                        .step_by(LINE / std::mem::size_of::<T>())
-                        .for_each(|j| hint(at(r, j)));
+                    prefetch_span(at(r, 0), PIECE, write);
                 }
             } else {
                 for r in [&self.runs[0], &self.runs[self.runs.len() - 1]] {
