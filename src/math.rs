@@ -204,6 +204,10 @@ fn sum_f32<const D: bool>(
     (g, factor, out): (Option<&[f32]>, Dd, &mut [f32]),
 ) {
     let t_of = |x: f32, y: f32| 0.5 * residual_f32(x, y).1;
+    // All at once where it can; else a chunk at a time, each chunk again first straight.
+    if !D && acc.try_add_plain_factors([x, y], t_of) {
+        return;
+    }
     let n = t.len();
     for (at, (x, y)) in (0..).step_by(n).zip(x.chunks(n).zip(y.chunks(n))) {
         let (t, d) = (&mut t[..x.len()], &mut d[..x.len()]);

@@ -16,7 +16,7 @@ use crate::layout::{Run, Walk, WideRoom};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
-use crate::sum::{Acc, BLOCK};
+use crate::sum::{Acc, Partial, BLOCK};
 use crate::validate::{Call, LossOut, OneCall, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -53,7 +53,7 @@ fn blocks(
     let block = |b: usize| {
         let mut acc = Acc::default();
         body(b * len, ((b + 1) * len).min(n), &mut acc);
-        acc
+        acc.finish()
     };
     if n < PARALLEL_MIN || pool::num_threads() == 1 {
         for b in 0..count {
@@ -66,7 +66,8 @@ fn blocks(
             let _env = DefaultFpEnv::enter();
             block(b)
         };
-        let partials: Vec<Acc> = pool::run(|| (0..count).into_par_iter().map(on_worker).collect())?;
+        let partials: Vec<Partial> =
+            pool::run(|| (0..count).into_par_iter().map(on_worker).collect())?;
         for p in &partials {
             total.merge(p);
         }
@@ -283,6 +284,12 @@ const CHUNK: usize = 64;
 /// How far ahead of the chunk in hand [`run_chunks`] asks for contiguous inputs, in elements.
 const PREFETCH_AHEAD: usize = 32 * CHUNK;
 
+/// The bytes of each input per span of [`run_chunks`]'s in-place sums: the calls and tests
+/// around each span cost about as much as a chunk's arithmetic (f32 MEAN of 6144 elements,
+/// AVX-512: 2.9 against 2.3 microseconds), yet the prefetches of a longer one (f64: 2 KB)
+/// came in bursts that slowed the large sums.
+const SPAN_BYTES: usize = 512;
+
 /// The bytes of a cache line.
 const LINE: usize = 64;
 
@@ -423,31 +430,35 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     // chunk's last read (an output may be an input's exact alias), and no other thread
     // touches its elements.
     let direct = CONTIGUOUS && MODE != LOSS;
+    // Absent operands have NULL base pointers, whose offset addresses are never used.
+    let out = |k: usize, base: usize| if ptrs[k].is_null() { null_mut() } else { at(k, base) };
     if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
-        // One loop over the run, element by element: each element's inputs are read before
-        // its outputs are written. (Absent operands have NULL base pointers; their offset
-        // addresses are never used.)
-        let (x, y, g) = (at(IMG1, 0), at(IMG2, 0), at(GRAD_OUT, 0));
-        let out = |k: usize| if ptrs[k].is_null() { null_mut() } else { at(k, 0) };
-        let outs = [out(GRAD1), out(GRAD2)];
-        let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
-        if p.grad_tensor {
-            write_grads(run.len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs, p.stream);
-        } else {
-            write_grads(run.len, |j| grad(j, p.factor), outs, p.stream);
-        }
+        // One loop over the run, element by element.
+        let ins = [IMG1, IMG2, GRAD_OUT].map(|k| at(k, 0).cast_const());
+        one_pass_grads(p, ins, [out(GRAD1, 0), out(GRAD2, 0)], run.len);
         return;
     }
     let mut s = s.bufs();
+    if direct && (MODE == SUM || MODE == FUSED && T::ONE_PASS_GRAD && !p.loss_tensor) {
+        // Spans read in place, with no copy and no buffer of results: the loss sum straight
+        // from the inputs, then the gradients in one pass (inputs still in L1).
+        for base in (0..run.len).step_by(SPAN_BYTES / size_of::<T>()) {
+            let n = (SPAN_BYTES / size_of::<T>()).min(run.len - base);
+            prefetch_inputs(p, |k| at(k, base + PREFETCH_AHEAD), n);
+            let (x, y) = (at(IMG1, base), at(IMG2, base));
+            let (xs, ys) = (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts(y, n));
+            T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
+            if MODE == FUSED {
+                let ins = [x, y, at(GRAD_OUT, base)].map(<*mut T>::cast_const);
+                one_pass_grads(p, ins, [out(GRAD1, base), out(GRAD2, base)], n);
+            }
+        }
+        return;
+    }
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
         if direct {
-            // The hardware prefetchers alone left the sums far from the memory bound (f32
-            // MEAN at 16.7M elements on 2 threads of an AVX-512 Xeon: 6.4 to 4.9 ms).
-            for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor)
-            {
-                prefetch_span(at(k, base + PREFETCH_AHEAD), CHUNK, false);
-            }
+            prefetch_inputs(p, |k| at(k, base + PREFETCH_AHEAD), CHUNK);
         }
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
         let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
@@ -462,6 +473,36 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             acc,
         );
         store_results::<T, MODE>(p, ptrs, |k| at(k, base), &step, losses, grads);
+    }
+}
+
+/// Ask for `len` elements of each input from `at(k)` on, for the inputs `k` the plan reads.
+/// (The hardware prefetchers alone left the sums far from the memory bound: f32 MEAN at 16.7M
+/// elements on 2 threads of an AVX-512 Xeon, 6.4 against 4.9 ms.)
+#[inline(always)]
+fn prefetch_inputs<T>(p: &Plan, at: impl Fn(usize) -> *mut T, len: usize) {
+    for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor) {
+        prefetch_span(at(k), len, false);
+    }
+}
+
+/// The gradients of `len` contiguous elements from `[x, y, g]` on (`g` read only for an
+/// upstream tensor), element by element, written to `outs` as [`write_grads`] does.
+///
+/// # Safety
+/// As [`write_grads`], with `len` elements readable from each input the plan reads.
+#[inline(always)]
+unsafe fn one_pass_grads<T: Element>(
+    p: &Plan,
+    [x, y, g]: [*const T; 3],
+    outs: [*mut T; 2],
+    len: usize,
+) {
+    let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
+    if p.grad_tensor {
+        write_grads(len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs, p.stream);
+    } else {
+        write_grads(len, |j| grad(j, p.factor), outs, p.stream);
     }
 }
 

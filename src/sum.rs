@@ -154,6 +154,9 @@ impl Total {
     }
 }
 
+/// A finished block's sum ([`Acc::finish`]).
+pub struct Partial(Total);
+
 /// A running sum: a [`Total`], and losses in lanes until the block is merged.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Acc {
@@ -405,9 +408,16 @@ impl Acc {
         total
     }
 
-    /// Add another partial (the later one in logical order).
-    pub fn merge(&mut self, other: &Acc) {
-        let other = other.folded();
+    /// This sum with its lanes folded, to merge: on the thread that ran the block, as the
+    /// fold takes a log per lane (merged on one thread, the folds were an eighth of the f32
+    /// MEAN's time at 16.7M elements on two).
+    #[inline(always)]
+    pub fn finish(&self) -> Partial {
+        Partial(self.folded())
+    }
+
+    /// Add another block's partial (the later one in logical order).
+    pub fn merge(&mut self, Partial(other): &Partial) {
         let total = &mut self.total;
         total.sum = total.sum + other.sum;
         total.tiny = total.tiny + other.tiny;
