@@ -7,7 +7,7 @@
 
 use crate::dd::{fast_two_sum, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
-use crate::sum::{above_max_t, Acc, Rare};
+use crate::sum::{above_max_t, Acc, Rare, DD_LANES, LANES};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 
 /// Below this |d| (2^-500) the loss is `d^2/2` to far below an ULP, and may be subnormal:
@@ -204,8 +204,12 @@ fn sum_f32<const D: bool>(
     (g, factor, out): (Option<&[f32]>, Dd, &mut [f32]),
 ) {
     let t_of = |x: f32, y: f32| 0.5 * residual_f32(x, y).1;
+    let t_parts = |x: f32, y: f32| {
+        let t = t_of(x, y);
+        ([t, 0.0], above_max_t(t))
+    };
     // All at once where it can; else a chunk at a time, each chunk again first straight.
-    if !D && acc.try_add_plain_factors([x, y], t_of) {
+    if !D && acc.try_add_factors::<_, false, LANES>([x, y], t_parts) {
         return;
     }
     let n = t.len();
@@ -219,7 +223,7 @@ fn sum_f32<const D: bool>(
             let g = g.map(|g| &g[at..at + d.len()]);
             grads_f32(|j| (d[j], 2.0 * t[j]), g, factor, &mut out[at..at + d.len()]);
         } else {
-            if acc.try_add_plain_factors([x, y], t_of) {
+            if acc.try_add_factors::<_, false, LANES>([x, y], t_parts) {
                 continue;
             }
             for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
@@ -264,6 +268,14 @@ impl Element for f64 {
             let a = d.to_bits() & !(1 << 63);
             a.wrapping_sub(TINY.to_bits()) & !a.wrapping_sub(1)
         };
+        let t_parts = |x: f64, y: f64| {
+            let d = x - y;
+            let p = two_prod(0.5 * d, d);
+            ([p.hi, p.lo], above_max_t(p.hi) | tiny(d))
+        };
+        if acc.try_add_factors::<_, true, DD_LANES>([x, y], t_parts) {
+            return;
+        }
         for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
             let (t, t_lo) = (&mut t[..x.len()], &mut t_lo[..x.len()]);
             let mut flags = 0;

@@ -273,52 +273,63 @@ impl Acc {
         }
     }
 
-    /// [`Acc::add_log_factors`] of plain lanes straight from the inputs: the factors
-    /// `1 + t_of(a[j], b[j])` of the next values (equally long slices), multiplied in as it
-    /// does (the same operations in the same order), in one loop with no buffer of `t`.
-    /// Returns false, leaving the sum as it was, where the values do not start at lane 0 and
-    /// end at a lane's end, or where some `t` is above [`MAX_T`] or NaN: the caller then takes
-    /// the buffered path. (The f32 loss sums at 6144 elements: 3.1 to 2.8 microseconds on
-    /// AVX-512, where the buffered path's separate loops cost more than the test.)
+    /// [`Acc::add_log_factors`] straight from the inputs, `N` = [`prod_lanes`]`(DD)` lanes:
+    /// the factors `1 + t` of the next values (equally long slices), with `t`'s parts and a
+    /// flag word given by `t_of(a[j], b[j])`, multiplied in as it does (the same operations in
+    /// the same order), in one loop with no buffer of `t`. Returns false, leaving the sum as it
+    /// was, where the values do not start at lane 0 and end at a lane's end, or where some
+    /// flag has its sign bit set (a rare element: see [`above_max_t`]); the caller then takes
+    /// the buffered path. (The loss sums at 6144 elements on AVX-512, where the buffered
+    /// path's separate loops cost more than the test: f32 3.1 to 2.8 microseconds, f64 6.6 to
+    /// 5.5.)
     #[inline(always)]
-    pub fn try_add_plain_factors<A: Copy>(
+    pub fn try_add_factors<A: Copy, const DD: bool, const N: usize>(
         &mut self,
         [a, b]: [&[A]; 2],
-        t_of: impl Fn(A, A) -> f64,
+        t_of: impl Fn(A, A) -> ([f64; 2], u64),
     ) -> bool {
-        if self.pos % LANES != 0 || a.len() % LANES != 0 {
+        const { assert!(N == prod_lanes(DD)) };
+        if self.pos % N != 0 || a.len() % N != 0 {
             return false;
         }
-        let saved = (self.prod, self.prod_exp, self.pos);
-        let mut flags = [0; LANES];
+        let saved = (self.prod, self.prod_lo, self.prod_exp, self.pos);
+        let mut flags = [0; N];
         // The pieces of `add_log_factors`, written out again: shared through a closure, the
         // closure was compiled apart, without the kernels' target features (8x slower).
         let (mut a, mut b) = (a, &b[..a.len()]);
         while !a.is_empty() {
             if self.pos % RENORM_EVERY == 0 && self.pos > 0 {
-                self.renormalise::<false>();
+                self.renormalise::<DD>();
             }
-            // A whole number of groups of LANES, as RENORM_EVERY is a multiple of LANES.
+            // A whole number of groups of N, as RENORM_EVERY is a multiple of N.
             let len = (RENORM_EVERY - self.pos % RENORM_EVERY).min(a.len());
             let (piece_a, piece_b);
             ((piece_a, a), (piece_b, b)) = (a.split_at(len), b.split_at(len));
-            let q = self.prod.first_chunk_mut::<LANES>().expect("LANES <= DD_LANES");
-            let mut local = *q;
-            for (ga, gb) in piece_a.chunks_exact(LANES).zip(piece_b.chunks_exact(LANES)) {
+            let q = self.prod.first_chunk_mut::<N>().expect("N <= DD_LANES");
+            let q_lo = self.prod_lo.first_chunk_mut::<N>().expect("N <= DD_LANES");
+            let (mut local, mut local_lo) = (*q, *q_lo);
+            for (ga, gb) in piece_a.chunks_exact(N).zip(piece_b.chunks_exact(N)) {
                 // Arrays of constant length, which the compiler keeps in vector registers.
-                let (ga, gb): (&[A; LANES], &[A; LANES]) =
+                let (ga, gb): (&[A; N], &[A; N]) =
                     (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
-                let t: [f64; LANES] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
-                for k in 0..LANES {
-                    flags[k] |= above_max_t(t[k]);
-                    local[k] = local[k].mul_add(1.0 + t[k], t[k]);
+                let parts: [([f64; 2], u64); N] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
+                for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
+                    flags[k] |= flag;
+                    if DD {
+                        (local[k], local_lo[k]) = dd_step(local[k], local_lo[k], t, t_lo);
+                    } else {
+                        local[k] = local[k].mul_add(1.0 + t, t);
+                    }
                 }
             }
             *q = local;
+            if DD {
+                *q_lo = local_lo;
+            }
             self.pos += len;
         }
         if flags.iter().fold(0, |f, &l| f | l) >> 63 != 0 {
-            (self.prod, self.prod_exp, self.pos) = saved;
+            (self.prod, self.prod_lo, self.prod_exp, self.pos) = saved;
             return false;
         }
         true
@@ -519,17 +530,23 @@ mod tests {
 
     /// The double-double bits of the sum of `log(1 + t)` over `ts` (`t = hi + lo`, plain
     /// lanes taking `hi` only), given to the lanes `split` at a time; `t` above MAX_T apart.
-    /// `DIRECT` (plain lanes): each piece first offered to `try_add_plain_factors`.
+    /// `DIRECT`: each piece first offered to `try_add_factors`.
     fn log_sum<const DD: bool, const DIRECT: bool>(ts: &[[f64; 2]], split: usize) -> (u64, u64) {
         let mut acc = Acc::default();
         for (c, chunk) in ts.chunks(split).enumerate() {
             let (mut hi, mut lo): (Vec<f64>, Vec<f64>) = chunk.iter().map(|t| (t[0], t[1])).unzip();
             if DIRECT {
                 let before = acc.folded().sum;
-                let aligned = acc.pos % LANES == 0 && hi.len() % LANES == 0;
+                let n = prod_lanes(DD);
+                let aligned = acc.pos % n == 0 && hi.len() % n == 0;
                 let rare = hi.iter().any(|&t| t > MAX_T);
                 // Taken exactly where aligned with no rare `t`; else left as it was.
-                let taken = acc.try_add_plain_factors([&hi, &hi], |t, _| t);
+                let t_of = |t, t_lo| ([t, t_lo], above_max_t(t));
+                let taken = if DD {
+                    acc.try_add_factors::<_, true, DD_LANES>([&hi, &lo], t_of)
+                } else {
+                    acc.try_add_factors::<_, false, LANES>([&hi, &lo], t_of)
+                };
                 assert_eq!(taken, aligned && !rare);
                 if taken {
                     continue;
@@ -562,11 +579,12 @@ mod tests {
             })
             .collect();
         let want: f64 = ds.iter().map(|&d| (0.5 * d * d).ln_1p()).sum();
-        let splits = [1, 3, 8, 63, 64, 100, 128];
+        let splits = [1, 3, 8, 16, 32, 63, 64, 100, 128];
         for (whole, got) in [
             (log_sum::<false, false>(&dd, 1000), splits.map(|s| log_sum::<false, false>(&dd, s))),
             (log_sum::<false, false>(&dd, 1000), splits.map(|s| log_sum::<false, true>(&dd, s))),
             (log_sum::<true, false>(&dd, 1000), splits.map(|s| log_sum::<true, false>(&dd, s))),
+            (log_sum::<true, false>(&dd, 1000), splits.map(|s| log_sum::<true, true>(&dd, s))),
         ] {
             assert!(got.iter().all(|&g| g == whole), "{got:?} against {whole:?}");
             let sum = f64::from_bits(whole.0) + f64::from_bits(whole.1);
