@@ -59,6 +59,10 @@ pub trait Element:
     const ONE_PASS_GRAD: bool;
     /// `f * dloss/dx` of one pair: the value `grads` gives it.
     fn grad(x: Self, y: Self, f: Dd) -> Self;
+    /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]; one part
+    /// for f32, whose sums use plain lanes, two for f64), and its flag word: sign bit set for a
+    /// pair the product lanes do not take (see [`Element::sum_losses`]).
+    fn factor_parts(x: Self, y: Self) -> ([f64; 2], u64);
     /// Round an f64 result to `Self` (once).
     fn narrow(v: f64) -> Self;
     /// The exact f64 value of `self`.
@@ -134,6 +138,12 @@ impl Element for f32 {
     }
 
     #[inline(always)]
+    fn factor_parts(x: f32, y: f32) -> ([f64; 2], u64) {
+        let t = t_f32(x, y);
+        ([t, 0.0], above_max_t(t))
+    }
+
+    #[inline(always)]
     fn narrow(v: f64) -> f32 {
         v as f32
     }
@@ -147,6 +157,12 @@ impl Element for f32 {
     fn neg(self) -> f32 {
         -self
     }
+}
+
+/// `t = d^2/2` for f32 inputs, to 2^-53.
+#[inline(always)]
+fn t_f32(x: f32, y: f32) -> f64 {
+    0.5 * residual_f32(x, y).1
 }
 
 /// `d = x - y` and `d^2` for f32 inputs, in f64 (`d` rounded by at most 2^-53; neither
@@ -203,13 +219,9 @@ fn sum_f32<const D: bool>(
     acc: &mut Acc,
     (g, factor, out): (Option<&[f32]>, Dd, &mut [f32]),
 ) {
-    let t_of = |x: f32, y: f32| 0.5 * residual_f32(x, y).1;
-    let t_parts = |x: f32, y: f32| {
-        let t = t_of(x, y);
-        ([t, 0.0], above_max_t(t))
-    };
+    let (t_of, t_parts) = (t_f32, f32::factor_parts);
     // All at once where it can; else a chunk at a time, each chunk again first straight.
-    if !D && acc.try_add_factors::<_, false, LANES>([x, y], t_parts) {
+    if !D && acc.try_add_factors::<_, false, LANES>([x, y], t_parts, ()) {
         return;
     }
     let n = t.len();
@@ -223,7 +235,7 @@ fn sum_f32<const D: bool>(
             let g = g.map(|g| &g[at..at + d.len()]);
             grads_f32(|j| (d[j], 2.0 * t[j]), g, factor, &mut out[at..at + d.len()]);
         } else {
-            if acc.try_add_factors::<_, false, LANES>([x, y], t_parts) {
+            if acc.try_add_factors::<_, false, LANES>([x, y], t_parts, ()) {
                 continue;
             }
             for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
@@ -263,32 +275,20 @@ impl Element for f64 {
         // within 2^-73 of t). The sum's lanes take the losses as factors 1 + t, but for t
         // above MAX_T (|d| beyond 2^50), NaN, and residuals below TINY (whose losses may be
         // subnormal: they go to the tiny sum), each taken apart with its exact loss.
-        let tiny = |d: f64| {
-            // Sign bit set for 0 < |d| < TINY: integer operations, as for `above_max_t`.
-            let a = d.to_bits() & !(1 << 63);
-            a.wrapping_sub(TINY.to_bits()) & !a.wrapping_sub(1)
-        };
-        let t_parts = |x: f64, y: f64| {
-            let d = x - y;
-            let p = two_prod(0.5 * d, d);
-            ([p.hi, p.lo], above_max_t(p.hi) | tiny(d))
-        };
-        if acc.try_add_factors::<_, true, DD_LANES>([x, y], t_parts) {
+        if acc.try_add_factors::<_, true, DD_LANES>([x, y], f64::factor_parts, ()) {
             return;
         }
         for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
             let (t, t_lo) = (&mut t[..x.len()], &mut t_lo[..x.len()]);
             let mut flags = 0;
             for (((t, t_lo), &x), &y) in t.iter_mut().zip(t_lo.iter_mut()).zip(x).zip(y) {
-                let d = x - y;
-                let p = two_prod(0.5 * d, d);
-                (*t, *t_lo) = (p.hi, p.lo);
-                flags |= above_max_t(p.hi) | tiny(d);
+                let ([hi, lo], flag) = f64::factor_parts(x, y);
+                (*t, *t_lo, flags) = (hi, lo, flags | flag);
             }
             acc.add_log_factors::<true>([t, t_lo], flags >> 63 != 0, |j| {
                 let (x, y) = (x[j], y[j]);
                 let (d, a) = (x - y, (x - y).abs());
-                if tiny(d) >> 63 != 0 {
+                if tiny_flag(d) >> 63 != 0 {
                     // d^2/2 * 2^1000 = (d * 2^500)^2 / 2, exact as a double-double.
                     let scaled = a * 2f64.powi(500);
                     Some(Rare::Tiny(two_prod(0.5 * scaled, scaled)))
@@ -322,6 +322,13 @@ impl Element for f64 {
         let mut v = [0.0];
         grads_f64(&[x], &[y], |_| f, &mut v);
         v[0]
+    }
+
+    #[inline(always)]
+    fn factor_parts(x: f64, y: f64) -> ([f64; 2], u64) {
+        let d = x - y;
+        let p = two_prod(0.5 * d, d);
+        ([p.hi, p.lo], above_max_t(p.hi) | tiny_flag(d))
     }
 
     #[inline(always)]
@@ -361,6 +368,14 @@ fn grads_f64(x: &[f64], y: &[f64], f: impl Fn(usize) -> Dd, out: &mut [f64]) {
             }
         }
     }
+}
+
+/// A word whose sign bit is set for `0 < |d| < TINY` (integer operations, as for
+/// `above_max_t`): the f64 residuals whose losses go to the tiny sum.
+#[inline(always)]
+fn tiny_flag(d: f64) -> u64 {
+    let a = d.to_bits() & !(1 << 63);
+    a.wrapping_sub(TINY.to_bits()) & !a.wrapping_sub(1)
 }
 
 /// Whether `x - y` overflows for finite `x` and `y` (the exact half difference is used then).

@@ -16,7 +16,7 @@ use crate::layout::{Run, Walk, WideRoom};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
-use crate::sum::{Acc, Partial, BLOCK};
+use crate::sum::{Acc, Also, Partial, BLOCK, LANES};
 use crate::validate::{Call, LossOut, OneCall, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -446,17 +446,22 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let mut s = s.bufs();
     if direct && (MODE == SUM || MODE == FUSED && T::ONE_PASS_GRAD && !p.loss_tensor) {
         // Spans read in place, with no copy and no buffer of results: the loss sum straight
-        // from the inputs, then the gradients in one pass (inputs still in L1).
+        // from the inputs, with the gradients in the same loop where it can (`fused_span`),
+        // else in one pass after it (inputs still in L1).
         let span = if MODE == FUSED { FUSED_SPAN_BYTES } else { SPAN_BYTES } / size_of::<T>();
         for base in (0..run.len).step_by(span) {
             let n = span.min(run.len - base);
             prefetch_inputs(p, |k| at(k, base + PREFETCH_AHEAD), n);
             let (x, y) = (at(IMG1, base), at(IMG2, base));
             let (xs, ys) = (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts(y, n));
+            let outs = [out(GRAD1, base), out(GRAD2, base)];
+            if MODE == FUSED && fused_span(p, (xs, ys), outs, acc) {
+                continue;
+            }
             T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
             if MODE == FUSED {
                 let ins = [x, y, at(GRAD_OUT, base)].map(<*mut T>::cast_const);
-                one_pass_grads(p, ins, [out(GRAD1, base), out(GRAD2, base)], n);
+                one_pass_grads(p, ins, outs, n);
             }
         }
         return;
@@ -489,6 +494,59 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 fn prefetch_inputs<T>(p: &Plan, at: impl Fn(usize) -> *mut T, len: usize) {
     for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor) {
         prefetch_span(at(k), len, false);
+    }
+}
+
+/// The fused call's loss sum and gradients of a span (`T::ONE_PASS_GRAD` types, whose sums
+/// use plain lanes) in one loop, so that the sum's arithmetic runs while the gradients'
+/// divisions are under way: the groups of [`Acc::try_add_factors`] also write their gradients
+/// to `outs` (NULL: absent). Returns false where it did not add the span's losses (the
+/// gradients may be written): where an output is an input (its gradients would overwrite the
+/// values a refused sum reads again), streamed outputs are not 16-byte aligned, or the sum
+/// refuses the span.
+///
+/// # Safety
+/// `outs` are writable for the span's length, and alias no other operand but exactly.
+#[inline(always)]
+unsafe fn fused_span<T: Element>(
+    p: &Plan,
+    (x, y): (&[T], &[T]),
+    outs: [*mut T; 2],
+    acc: &mut Acc,
+) -> bool {
+    let ins = [x.as_ptr(), y.as_ptr()];
+    let separate = outs.iter().all(|&o| !ins.contains(&o.cast_const()));
+    if !separate || p.grad_tensor || p.stream && stream::head(outs) != Some(0) {
+        return false;
+    }
+    debug_assert!(T::ONE_PASS_GRAD, "plain lanes: f32 sums only");
+    let grads = SpanGrads { factor: p.factor, outs, stream: p.stream };
+    acc.try_add_factors::<_, false, LANES>([x, y], T::factor_parts, grads)
+}
+
+/// The gradients a [`fused_span`] group writes, `LANES` at a time.
+struct SpanGrads<T> {
+    factor: Dd,
+    outs: [*mut T; 2],
+    stream: bool,
+}
+
+impl<T: Element> Also<T, LANES> for SpanGrads<T> {
+    #[inline(always)]
+    fn group(&mut self, j: usize, x: &[T; LANES], y: &[T; LANES]) {
+        let v: [T; LANES] = std::array::from_fn(|k| T::grad(x[k], y[k], self.factor));
+        for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
+            // SAFETY: (of `fused_span`) each present output is writable for the span, and
+            // 16-byte aligned at its start (so at each group) when streamed.
+            unsafe {
+                if o.is_null() {
+                } else if self.stream {
+                    stream::stream_out(o.add(j), &v);
+                } else {
+                    o.add(j).cast::<[T; LANES]>().write_unaligned(v);
+                }
+            }
+        }
     }
 }
 

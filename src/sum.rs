@@ -157,6 +157,19 @@ impl Total {
     }
 }
 
+/// What [`Acc::try_add_factors`] also does with each group of values (a trait, not a closure:
+/// a closure was compiled apart, without the kernels' target features, and called per group).
+pub trait Also<A, const N: usize> {
+    /// Take the group of values from index `j` on.
+    fn group(&mut self, j: usize, a: &[A; N], b: &[A; N]);
+}
+
+/// Nothing more.
+impl<A, const N: usize> Also<A, N> for () {
+    #[inline(always)]
+    fn group(&mut self, _: usize, _: &[A; N], _: &[A; N]) {}
+}
+
 /// A finished block's sum ([`Acc::finish`]).
 pub struct Partial(Total);
 
@@ -284,12 +297,14 @@ impl Acc {
     /// flag has its sign bit set (a rare element: see [`above_max_t`]); the caller then takes
     /// the buffered path. (The loss sums at 6144 elements on AVX-512, where the buffered
     /// path's separate loops cost more than the test: f32 3.1 to 2.8 microseconds, f64 6.6 to
-    /// 5.5.)
+    /// 5.5.) `also` is given each group of `N` values in the same loop (the fused call's
+    /// gradients); not at all where the values are not aligned.
     #[inline(always)]
     pub fn try_add_factors<A: Copy, const DD: bool, const N: usize>(
         &mut self,
         [a, b]: [&[A]; 2],
         t_of: impl Fn(A, A) -> ([f64; 2], u64),
+        mut also: impl Also<A, N>,
     ) -> bool {
         const { assert!(N == prod_lanes(DD)) };
         if self.pos % N != 0 || a.len() % N != 0 {
@@ -299,7 +314,7 @@ impl Acc {
         let mut flags = [0; N];
         // The pieces of `add_log_factors`, written out again: shared through a closure, the
         // closure was compiled apart, without the kernels' target features (8x slower).
-        let (mut a, mut b) = (a, &b[..a.len()]);
+        let (mut a, mut b, mut j) = (a, &b[..a.len()], 0);
         while !a.is_empty() {
             if self.pos % renorm_every(DD) == 0 && self.pos > 0 {
                 self.renormalise::<DD>();
@@ -316,6 +331,8 @@ impl Acc {
                 let (ga, gb): (&[A; N], &[A; N]) =
                     (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
                 let parts: [([f64; 2], u64); N] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
+                also.group(j, ga, gb);
+                j += N;
                 for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
                     flags[k] |= flag;
                     if DD {
@@ -546,9 +563,9 @@ mod tests {
                 // Taken exactly where aligned with no rare `t`; else left as it was.
                 let t_of = |t, t_lo| ([t, t_lo], above_max_t(t));
                 let taken = if DD {
-                    acc.try_add_factors::<_, true, DD_LANES>([&hi, &lo], t_of)
+                    acc.try_add_factors::<_, true, DD_LANES>([&hi, &lo], t_of, ())
                 } else {
-                    acc.try_add_factors::<_, false, LANES>([&hi, &lo], t_of)
+                    acc.try_add_factors::<_, false, LANES>([&hi, &lo], t_of, ())
                 };
                 assert_eq!(taken, aligned && !rare);
                 if taken {

@@ -766,8 +766,8 @@ fn small_calls_match_strided<T: Float>() {
 /// where they are 16-byte aligned, and whose contiguous sums read their inputs in place a span
 /// at a time: the bits of the same data through strided views (which never stream, and sum a
 /// chunk at a time), with the outputs at every offset from that alignment, and nothing around
-/// them written. One residual in 997 is huge (`t` above the product lanes' limit), so that
-/// spans and chunks refuse the direct sum.
+/// them written, and in place. One residual in 997 is huge (`t` above the product lanes'
+/// limit), so that spans and chunks refuse the direct sum.
 fn large_calls_match_strided<T: Float>() {
     let n = (1 << 22) / std::mem::size_of::<T>() + 77; // past the threshold; a partial chunk
     let shape = [n as i64];
@@ -832,6 +832,21 @@ fn large_calls_match_strided<T: Float>() {
                     );
                 }
             }
+        }
+        if red == MEAN {
+            // In place, img1's buffer taking the first gradient (an exact alias): the spans
+            // that refuse the direct sum must still read img1 as it was.
+            let (mut xg, mut g2, mut mean) = (x.clone(), vec![T::sentinel(); n], T::sentinel());
+            let p = xg.as_mut_ptr();
+            let (yp, g2p) = (y.as_ptr(), g2.as_mut_ptr());
+            ok(
+                unsafe { T::FUSED(p, &d, yp, &d, MEAN, &mut mean, null(), p, &d, g2p, &d) },
+                "in place",
+            );
+            let what = format!("{} in place", T::NAME);
+            assert_bits(&format!("{what}: mean"), &[mean], &[want_sum]);
+            assert_bits(&format!("{what}: grad1"), &xg, &want[1]);
+            assert_bits(&format!("{what}: grad2"), &g2, &want[2]);
         }
         // The forward call alone, aligned.
         let mut buf = vec![T::sentinel(); if red == NONE { n } else { 1 }];
