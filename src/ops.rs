@@ -290,9 +290,11 @@ const PREFETCH_AHEAD: usize = 32 * CHUNK;
 /// came in bursts that slowed the large sums.
 const SPAN_BYTES: usize = 512;
 
-/// [`SPAN_BYTES`] for the float32 fused call, whose spans also take a gradient pass, with its
-/// own set-up (f32 loss-and-gradient MEAN, in turns: 6144 elements 10.4 to 9.3 us, 16.7M on 2
-/// threads 21.5 to 19.8 ms against 512 bytes; 256 and 128 bytes slower still, 4096 no faster).
+/// [`SPAN_BYTES`] for the float32 fused call, whose spans also write gradients. Measured
+/// with a gradient pass after each span's sum: f32 loss-and-gradient MEAN in turns, 6144
+/// elements 10.4 to 9.3 us, 16.7M on 2 threads 21.5 to 19.8 ms against 512 bytes; 256 and 128
+/// bytes slower still, 4096 no faster. With both in one loop ([`fused_span`]), 512 and 2048
+/// bytes showed no difference beyond the noise.
 const FUSED_SPAN_BYTES: usize = 1024;
 
 /// The bytes of a cache line.
