@@ -281,7 +281,7 @@ const fn has_grads(mode: u8) -> bool {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// How far ahead of the chunk in hand [`run_chunks`] asks for contiguous inputs, in elements.
+/// How far ahead of the span in hand [`run_chunks`]'s sums ask for their inputs, in elements.
 const PREFETCH_AHEAD: usize = 32 * CHUNK;
 
 /// The bytes of each input per span of [`run_chunks`]'s in-place sums: the calls and tests
@@ -453,7 +453,9 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let span = if MODE == FUSED { FUSED_SPAN_BYTES } else { SPAN_BYTES } / size_of::<T>();
         for base in (0..run.len).step_by(span) {
             let n = span.min(run.len - base);
-            prefetch_inputs(p, |k| at(k, base + PREFETCH_AHEAD), n);
+            if MODE == SUM {
+                prefetch_inputs(|k| at(k, base + PREFETCH_AHEAD), n);
+            }
             let (x, y) = (at(IMG1, base), at(IMG2, base));
             let (xs, ys) = (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts(y, n));
             let outs = [out(GRAD1, base), out(GRAD2, base)];
@@ -470,9 +472,6 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
     for base in (0..run.len).step_by(CHUNK) {
         let n = CHUNK.min(run.len - base);
-        if direct {
-            prefetch_inputs(p, |k| at(k, base + PREFETCH_AHEAD), CHUNK);
-        }
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
         let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
         let g =
@@ -489,12 +488,15 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
 }
 
-/// Ask for `len` elements of each input from `at(k)` on, for the inputs `k` the plan reads.
-/// (The hardware prefetchers alone left the sums far from the memory bound: f32 MEAN at 16.7M
-/// elements on 2 threads of an AVX-512 Xeon, 6.4 against 4.9 ms.)
+/// Ask for `len` elements of both inputs of a sum from `at(k)` on. The hardware prefetchers
+/// alone left the sums far from the memory bound: f32 MEAN at 16.7M elements on 2 threads of
+/// an AVX-512 Xeon, 6.4 against 4.9 ms. The kernels that write gradients do not ask: there
+/// the prefetches measured slower (16.7M on 2 threads, in turns: f32 loss-and-gradient MEAN
+/// 14.1-23.6 against 12.0-16.0 ms, f64 41.6-44.7 against 34.2-39.0, f64 backward 31.5-34.6
+/// against 28.5-31.4).
 #[inline(always)]
-fn prefetch_inputs<T>(p: &Plan, at: impl Fn(usize) -> *mut T, len: usize) {
-    for k in [IMG1, IMG2, GRAD_OUT].into_iter().filter(|&k| k != GRAD_OUT || p.grad_tensor) {
+fn prefetch_inputs<T>(at: impl Fn(usize) -> *mut T, len: usize) {
+    for k in [IMG1, IMG2] {
         prefetch_span(at(k), len, false);
     }
 }
