@@ -506,8 +506,8 @@ fn prefetch_inputs<T>(at: impl Fn(usize) -> *mut T, len: usize) {
 /// divisions are under way: the groups of [`Acc::try_add_factors`] also write their gradients
 /// to `outs` (NULL: absent). Returns false where it did not add the span's losses (the
 /// gradients may be written): where an output is an input (its gradients would overwrite the
-/// values a refused sum reads again), streamed outputs are not 16-byte aligned, or the sum
-/// refuses the span.
+/// values a refused sum reads again), the upstream is a tensor (the groups take the scalar
+/// factor), streamed outputs are not 16-byte aligned, or the sum refuses the span.
 ///
 /// # Safety
 /// `outs` are writable for the span's length, and alias no other operand but exactly.
