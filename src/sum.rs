@@ -257,14 +257,10 @@ impl Acc {
                 (hi[j], lo[j]) = (0.0, 0.0);
             }
         }
-        // Pieces that end where the block position is a multiple of `renorm_every`, so that the
-        // lanes are renormalised at the same positions however the block is split into calls.
+        // A piece at a time, up to each renormalisation (see `next_piece`).
         let (mut hi, mut lo) = (&hi[..], &lo[..hi.len()]);
         while !hi.is_empty() {
-            if self.pos % renorm_every(DD) == 0 && self.pos > 0 {
-                self.renormalise::<DD>();
-            }
-            let len = (renorm_every(DD) - self.pos % renorm_every(DD)).min(hi.len());
+            let len = self.next_piece::<DD>(hi.len());
             let (piece, piece_lo);
             ((piece, hi), (piece_lo, lo)) = (hi.split_at(len), lo.split_at(len));
             if DD {
@@ -273,16 +269,14 @@ impl Acc {
                     self.pos,
                     [piece, piece_lo],
                     &mut q,
-                    |(q, q_lo), k, t, t_lo| {
-                        (q[k], q_lo[k]) = dd_step(q[k], q_lo[k], t, t_lo);
-                    },
+                    |(q, q_lo), k, t, t_lo| factor_step::<true>(&mut q[k], &mut q_lo[k], t, t_lo),
                 );
                 (self.prod, self.prod_lo) = q;
             } else {
                 // `piece` twice: the second is never read.
                 let q = self.prod.first_chunk_mut::<LANES>().expect("LANES <= DD_LANES");
                 for_lanes::<LANES, _>(self.pos, [piece, piece], q, |q, k, t, _| {
-                    q[k] = q[k].mul_add(1.0 + t, t)
+                    factor_step::<false>(&mut q[k], &mut 0.0, t, 0.0)
                 });
             }
             self.pos += len;
@@ -316,11 +310,8 @@ impl Acc {
         // closure was compiled apart, without the kernels' target features (8x slower).
         let (mut a, mut b, mut j) = (a, &b[..a.len()], 0);
         while !a.is_empty() {
-            if self.pos % renorm_every(DD) == 0 && self.pos > 0 {
-                self.renormalise::<DD>();
-            }
             // A whole number of groups of N, as `renorm_every` is a multiple of N.
-            let len = (renorm_every(DD) - self.pos % renorm_every(DD)).min(a.len());
+            let len = self.next_piece::<DD>(a.len());
             let (piece_a, piece_b);
             ((piece_a, a), (piece_b, b)) = (a.split_at(len), b.split_at(len));
             let q = self.prod.first_chunk_mut::<N>().expect("N <= DD_LANES");
@@ -335,11 +326,7 @@ impl Acc {
                 j += N;
                 for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
                     flags[k] |= flag;
-                    if DD {
-                        (local[k], local_lo[k]) = dd_step(local[k], local_lo[k], t, t_lo);
-                    } else {
-                        local[k] = local[k].mul_add(1.0 + t, t);
-                    }
+                    factor_step::<DD>(&mut local[k], &mut local_lo[k], t, t_lo);
                 }
             }
             *q = local;
@@ -353,6 +340,17 @@ impl Acc {
             return false;
         }
         true
+    }
+
+    /// The length of the next piece of at most `remaining` factors: up to the next position
+    /// where the lanes are renormalised, so that they are renormalised at the same positions
+    /// however a block is split into calls; renormalised first where the piece starts at one.
+    #[inline(always)]
+    fn next_piece<const DD: bool>(&mut self, remaining: usize) -> usize {
+        if self.pos % renorm_every(DD) == 0 && self.pos > 0 {
+            self.renormalise::<DD>();
+        }
+        (renorm_every(DD) - self.pos % renorm_every(DD)).min(remaining)
     }
 
     /// Move the binary exponent of each product lane at or above [`RENORM_AT`] to `prod_exp`:
@@ -475,6 +473,17 @@ impl Acc {
 fn lane_add(hi: &mut f64, lo: &mut f64, v: f64) {
     let s = two_sum(*hi, v);
     (*hi, *lo) = (s.hi, *lo + s.lo);
+}
+
+/// One product lane's step for the factor `1 + t`: `q' = q (1 + t) + t`, in double-double
+/// (`DD`, with `t = t + t_lo`) or plain (`q_lo` and `t_lo` not read).
+#[inline(always)]
+fn factor_step<const DD: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
+    if DD {
+        (*q, *q_lo) = dd_step(*q, *q_lo, t, t_lo);
+    } else {
+        *q = q.mul_add(1.0 + t, t);
+    }
 }
 
 /// One double-double product step, `q' = q (1 + t) + t`, for `q = q_hi + q_lo` (`q_lo` not
