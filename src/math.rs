@@ -7,7 +7,7 @@
 
 use crate::dd::{fast_two_sum, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
-use crate::sum::{above_max_t, Acc, Rare, DD_LANES, LANES};
+use crate::sum::{above_max_t, Acc, Also, Rare, DD_LANES, LANES};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 
 /// Below this |d| (2^-500) the loss is `d^2/2` to far below an ULP, and may be subnormal:
@@ -35,6 +35,15 @@ pub trait Element:
     /// Add the losses of the pairs to a sum, through the parts of `t = d^2/2` (see
     /// [`Acc::add_log_factors`]), `t[0].len()` pairs at a time.
     fn sum_losses(x: &[Self], y: &[Self], t: [&mut [f64]; 2], acc: &mut Acc);
+    /// Add the losses of the pairs to a sum straight from the inputs, in this type's product
+    /// lanes, handing each group of pairs to `also` in the same loop; false where the sum
+    /// refuses them, adding nothing (see [`Acc::try_add_factors`]).
+    fn try_sum_losses<A: Also<Self, LANES> + Also<Self, DD_LANES>>(
+        x: &[Self],
+        y: &[Self],
+        acc: &mut Acc,
+        also: A,
+    ) -> bool;
     /// `f * dloss/dx` of each pair, rounded once: `f` is `g[j]` for an upstream tensor `g`,
     /// else `factor` (the upstream scalar over the MEAN divisor, see [`upstream_factor`]).
     fn grads(x: &[Self], y: &[Self], g: Option<&[Self]>, factor: Dd, out: &mut [Self]);
@@ -59,6 +68,9 @@ pub trait Element:
     const ONE_PASS_GRAD: bool;
     /// `f * dloss/dx` of one pair: the value `grads` gives it.
     fn grad(x: Self, y: Self, f: Dd) -> Self;
+    /// [`Element::grad`] of a pair whose flag word ([`Element::factor_parts`]) has a clear
+    /// sign bit, for a finite `f`: the same value, with no test for the pairs redone apart.
+    fn plain_grad(x: Self, y: Self, f: Dd) -> Self;
     /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]; one part
     /// for f32, whose sums use plain lanes, two for f64), and its flag word: sign bit set for a
     /// pair the product lanes do not take (see [`Element::sum_losses`]).
@@ -107,6 +119,16 @@ impl Element for f32 {
         sum_f32::<false>(x, y, t, acc, (None, Dd::default(), &mut []));
     }
 
+    #[inline(always)]
+    fn try_sum_losses<A: Also<f32, LANES> + Also<f32, DD_LANES>>(
+        x: &[f32],
+        y: &[f32],
+        acc: &mut Acc,
+        also: A,
+    ) -> bool {
+        acc.try_add_factors::<_, false, LANES>([x, y], f32::factor_parts, also)
+    }
+
     /// The gradients from the sum's `d` and `t` (`d^2 = 2t` exactly): each input is
     /// converted to f64 once (`vcvtps2pd` is slow on some CPUs), with the bits of
     /// [`Element::grads`].
@@ -135,6 +157,11 @@ impl Element for f32 {
     fn grad(x: f32, y: f32, f: Dd) -> f32 {
         let (d, d2) = residual_f32(x, y);
         grad_f32(d, d2, f.hi)
+    }
+
+    #[inline(always)]
+    fn plain_grad(x: f32, y: f32, f: Dd) -> f32 {
+        f32::grad(x, y, f)
     }
 
     #[inline(always)]
@@ -219,9 +246,8 @@ fn sum_f32<const D: bool>(
     acc: &mut Acc,
     (g, factor, out): (Option<&[f32]>, Dd, &mut [f32]),
 ) {
-    let (t_of, t_parts) = (t_f32, f32::factor_parts);
     // All at once where it can; else a chunk at a time, each chunk again first straight.
-    if !D && acc.try_add_factors::<_, false, LANES>([x, y], t_parts, ()) {
+    if !D && f32::try_sum_losses(x, y, acc, ()) {
         return;
     }
     let n = t.len();
@@ -235,16 +261,16 @@ fn sum_f32<const D: bool>(
             let g = g.map(|g| &g[at..at + d.len()]);
             grads_f32(|j| (d[j], 2.0 * t[j]), g, factor, &mut out[at..at + d.len()]);
         } else {
-            if acc.try_add_factors::<_, false, LANES>([x, y], t_parts, ()) {
+            if f32::try_sum_losses(x, y, acc, ()) {
                 continue;
             }
             for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
-                *t = t_of(x, y);
+                *t = t_f32(x, y);
             }
         }
         let flags = t.iter().fold(0, |f, &t| f | above_max_t(t));
         acc.add_log_factors::<false>([t, d], flags >> 63 != 0, |j| {
-            let t = t_of(x[j], y[j]);
+            let t = t_f32(x[j], y[j]);
             (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
         });
     }
@@ -275,7 +301,7 @@ impl Element for f64 {
         // within 2^-73 of t). The sum's lanes take the losses as factors 1 + t, but for t
         // above MAX_T (|d| beyond 2^50), NaN, and residuals below TINY (whose losses may be
         // subnormal: they go to the tiny sum), each taken apart with its exact loss.
-        if acc.try_add_factors::<_, true, DD_LANES>([x, y], f64::factor_parts, ()) {
+        if f64::try_sum_losses(x, y, acc, ()) {
             return;
         }
         for (x, y) in x.chunks(t.len()).zip(y.chunks(t.len())) {
@@ -304,6 +330,16 @@ impl Element for f64 {
     }
 
     #[inline(always)]
+    fn try_sum_losses<A: Also<f64, LANES> + Also<f64, DD_LANES>>(
+        x: &[f64],
+        y: &[f64],
+        acc: &mut Acc,
+        also: A,
+    ) -> bool {
+        acc.try_add_factors::<_, true, DD_LANES>([x, y], f64::factor_parts, also)
+    }
+
+    #[inline(always)]
     fn grads(x: &[f64], y: &[f64], g: Option<&[f64]>, factor: Dd, out: &mut [f64]) {
         match g {
             Some(g) => {
@@ -322,6 +358,13 @@ impl Element for f64 {
         let mut v = [0.0];
         grads_f64(&[x], &[y], |_| f, &mut v);
         v[0]
+    }
+
+    #[inline(always)]
+    fn plain_grad(x: f64, y: f64, f: Dd) -> f64 {
+        // The flag's sign bit is set for |d| beyond 2^50 and NaN: `rare_grad` is false.
+        let d = x - y;
+        with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d)
     }
 
     #[inline(always)]
@@ -357,9 +400,9 @@ fn grads_f64(x: &[f64], y: &[f64], f: impl Fn(usize) -> Dd, out: &mut [f64]) {
     let n = out.len();
     let (x, y) = (&x[..n], &y[..n]);
     for j in 0..n {
-        let (d, f) = (x[j] - y[j], f(j));
-        out[j] = with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d);
-        redo |= rare_grad(d, f);
+        let f = f(j);
+        out[j] = f64::plain_grad(x[j], y[j], f);
+        redo |= rare_grad(x[j] - y[j], f);
     }
     if redo {
         for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {

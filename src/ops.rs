@@ -16,7 +16,7 @@ use crate::layout::{Run, Walk, WideRoom};
 use crate::math::{upstream_factor, Element};
 use crate::pool;
 use crate::status::Error;
-use crate::sum::{Acc, Also, Partial, BLOCK, LANES};
+use crate::sum::{Acc, Also, Partial, BLOCK};
 use crate::validate::{Call, LossOut, OneCall, Operand, ReduceCall, Reduction, Upstream};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -290,7 +290,7 @@ const PREFETCH_AHEAD: usize = 32 * CHUNK;
 /// came in bursts that slowed the large sums.
 const SPAN_BYTES: usize = 512;
 
-/// [`SPAN_BYTES`] for the float32 fused call, whose spans also write gradients. Measured
+/// [`SPAN_BYTES`] for the fused call, whose spans also write gradients. Measured in float32
 /// with a gradient pass after each span's sum: f32 loss-and-gradient MEAN in turns, 6144
 /// elements 10.4 to 9.3 us, 16.7M on 2 threads 21.5 to 19.8 ms against 512 bytes; 256 and 128
 /// bytes slower still, 4096 no faster. With both in one loop ([`fused_span`]), 512 and 2048
@@ -432,11 +432,7 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     // Element `base` of operand `k` in this run.
     let at =
         |k: usize, base: usize| ptrs[k].wrapping_offset(run.start[k] + base as isize * step[k]);
-    // All but the element-wise forward read contiguous inputs in place (measured faster; the
-    // element-wise loss loops measured faster on copies). All outputs are written after the
-    // chunk's last read (an output may be an input's exact alias), and no other thread
-    // touches its elements.
-    let direct = CONTIGUOUS && MODE != LOSS;
+    let direct = reads_in_place(CONTIGUOUS, MODE);
     // Absent operands have NULL base pointers, whose offset addresses are never used.
     let out = |k: usize, base: usize| if ptrs[k].is_null() { null_mut() } else { at(k, base) };
     if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
@@ -446,10 +442,11 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         return;
     }
     let mut s = s.bufs();
-    if direct && (MODE == SUM || MODE == FUSED && T::ONE_PASS_GRAD && !p.loss_tensor) {
+    if direct && (MODE == SUM || MODE == FUSED && !p.loss_tensor) {
         // Spans read in place, with no copy and no buffer of results: the loss sum straight
         // from the inputs, with the gradients in the same loop where it can (`fused_span`),
-        // else in one pass after it (inputs still in L1).
+        // else in one pass after it (inputs still in L1), or for types that redo rare
+        // gradients apart, chunk by chunk.
         let span = if MODE == FUSED { FUSED_SPAN_BYTES } else { SPAN_BYTES } / size_of::<T>();
         for base in (0..run.len).step_by(span) {
             let n = span.min(run.len - base);
@@ -462,16 +459,55 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             if MODE == FUSED && fused_span(p, (xs, ys), outs, acc) {
                 continue;
             }
-            T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
-            if MODE == FUSED {
+            if MODE == SUM || T::ONE_PASS_GRAD {
+                T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
+            }
+            if MODE == FUSED && T::ONE_PASS_GRAD {
                 let ins = [x, y, at(GRAD_OUT, base)].map(<*mut T>::cast_const);
                 one_pass_grads(p, ins, outs, n);
+            } else if MODE == FUSED {
+                run_chunk_loop::<T, CONTIGUOUS, MODE>(
+                    p,
+                    ptrs,
+                    at,
+                    step,
+                    (base, base + n),
+                    &mut s,
+                    acc,
+                );
             }
         }
         return;
     }
-    for base in (0..run.len).step_by(CHUNK) {
-        let n = CHUNK.min(run.len - base);
+    run_chunk_loop::<T, CONTIGUOUS, MODE>(p, ptrs, at, step, (0, run.len), &mut s, acc);
+}
+
+/// Whether [`run_chunks`] reads its inputs in place: contiguous ones, for all but the
+/// element-wise forward (measured faster; the element-wise loss loops measured faster on
+/// copies). All outputs are written after the chunk's last read (an output may be an input's
+/// exact alias), and no other thread touches its elements.
+const fn reads_in_place(contiguous: bool, mode: u8) -> bool {
+    contiguous && mode != LOSS
+}
+
+/// [`run_chunks`]' elements `from..to` of its run, a chunk at a time (`at(k, j)`: element
+/// `j` of operand `k`, `step[k]` apart).
+///
+/// # Safety
+/// As [`run_chunks`].
+#[inline(always)]
+unsafe fn run_chunk_loop<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
+    p: &Plan,
+    ptrs: &[*mut T; 6],
+    at: impl Fn(usize, usize) -> *mut T,
+    step: [isize; 6],
+    (from, to): (usize, usize),
+    s: &mut Bufs<'_, T>,
+    acc: &mut Acc,
+) {
+    let direct = reads_in_place(CONTIGUOUS, MODE);
+    for base in (from..to).step_by(CHUNK) {
+        let n = CHUNK.min(to - base);
         let x = input(at(IMG1, base), step[IMG1], direct, &mut s.x[..n]);
         let y = input(at(IMG2, base), step[IMG2], direct, &mut s.y[..n]);
         let g =
@@ -501,10 +537,12 @@ fn prefetch_inputs<T>(at: impl Fn(usize) -> *mut T, len: usize) {
     }
 }
 
-/// The fused call's loss sum and gradients of a span (`T::ONE_PASS_GRAD` types, whose sums
-/// use plain lanes) in one loop, so that the sum's arithmetic runs while the gradients'
-/// divisions are under way: the groups of [`Acc::try_add_factors`] also write their gradients
-/// to `outs` (NULL: absent). Returns false where it did not add the span's losses (the
+/// The fused call's loss sum and gradients of a span in one loop, so that the sum's
+/// arithmetic runs while the gradients' divisions are under way: the groups of
+/// [`Element::try_sum_losses`] also write their gradients to `outs` (NULL: absent), by
+/// [`Element::plain_grad`] (a span with a pair it does not apply to is refused by the sum).
+/// float64 loss-and-gradient MEAN, 16.7M elements on 2 threads (AVX-512, in turns): 38-43
+/// against 29-35 ms with a chunk's sum and then its gradients. Returns false where it did not add the span's losses (the
 /// gradients may be written): where an output is an input (its gradients would overwrite the
 /// values a refused sum reads again), the upstream is a tensor (the groups take the scalar
 /// factor), streamed outputs are not 16-byte aligned, or the sum refuses the span.
@@ -523,9 +561,9 @@ unsafe fn fused_span<T: Element>(
     if !separate || p.grad_tensor || p.stream && stream::head(outs) != Some(0) {
         return false;
     }
-    debug_assert!(T::ONE_PASS_GRAD, "plain lanes: f32 sums only");
+    debug_assert!(p.factor.hi.is_finite(), "the fused call's factor: 1 or 1/numel");
     let grads = SpanGrads { factor: p.factor, outs, stream: p.stream };
-    acc.try_add_factors::<_, false, LANES>([x, y], T::factor_parts, grads)
+    T::try_sum_losses(x, y, acc, grads)
 }
 
 /// The gradients a [`fused_span`] group writes, `LANES` at a time.
@@ -535,10 +573,11 @@ struct SpanGrads<T> {
     stream: bool,
 }
 
-impl<T: Element> Also<T, LANES> for SpanGrads<T> {
+impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     #[inline(always)]
-    fn group(&mut self, j: usize, x: &[T; LANES], y: &[T; LANES]) {
-        let v: [T; LANES] = std::array::from_fn(|k| T::grad(x[k], y[k], self.factor));
+    fn group(&mut self, j: usize, x: &[T; N], y: &[T; N]) {
+        // A pair the sum would refuse (so that the caller redoes the span) may get any value.
+        let v: [T; N] = std::array::from_fn(|k| T::plain_grad(x[k], y[k], self.factor));
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
             // SAFETY: (of `fused_span`) each present output is writable for the span, and
             // 16-byte aligned at its start (so at each group) when streamed.
@@ -547,7 +586,7 @@ impl<T: Element> Also<T, LANES> for SpanGrads<T> {
                 } else if self.stream {
                     stream::stream_out(o.add(j), &v);
                 } else {
-                    o.add(j).cast::<[T; LANES]>().write_unaligned(v);
+                    o.add(j).cast::<[T; N]>().write_unaligned(v);
                 }
             }
         }

@@ -322,12 +322,22 @@ impl Acc {
                 let (ga, gb): (&[A; N], &[A; N]) =
                     (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
                 let parts: [([f64; 2], u64); N] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
-                also.group(j, ga, gb);
-                j += N;
+                // `also` before the plain steps, so that its long operations (the f32
+                // gradients' divisions) start first; after the double-double ones, whose
+                // parts are then dead (live, they spilled the vector registers). Measured in
+                // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
+                // microseconds, f64 20 against 11.
+                if !DD {
+                    also.group(j, ga, gb);
+                }
                 for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
                     flags[k] |= flag;
                     factor_step::<DD>(&mut local[k], &mut local_lo[k], t, t_lo);
                 }
+                if DD {
+                    also.group(j, ga, gb);
+                }
+                j += N;
             }
             *q = local;
             if DD {
