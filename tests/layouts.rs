@@ -575,8 +575,9 @@ fn empty_f64() {
     empty::<f64>();
 }
 
-/// Backward with one gradient skipped (a NULL pointer) over several blocks: the other is the
-/// one the full call gives, bit for bit, and nothing else is written.
+/// Backward and the fused MEAN with one gradient skipped (a NULL pointer) over several blocks:
+/// the other is the one the full backward call gives, bit for bit, and nothing else is
+/// written.
 fn skipped_gradient<T: Float>() {
     let n = 2 * 16 * 16384 + 7; // past the element-wise block (16 x 16384)
     let shape = [n as i64];
@@ -600,6 +601,27 @@ fn skipped_gradient<T: Float>() {
         let (g1, g2) = if skip == 0 { (none, o) } else { (o, none) };
         ok(unsafe { T::BACKWARD(xp, &d, yp, &d, NONE, gp, &d, g1, &d, g2, &d) }, "one gradient");
         assert_bits(&format!("{} grad_img{} alone", T::NAME, 2 - skip), &only, &full[1 - skip]);
+    }
+    // The fused MEAN (whose contiguous spans write the gradients in the sum's loop): the
+    // backward MEAN's gradients for an upstream 1 and the forward MEAN, with each gradient
+    // skipped in turn and with both.
+    let (one, mut mean) = (T::from_f64(1.0), T::sentinel());
+    let [f1, f2] = &mut full;
+    let (p1, p2) = (f1.as_mut_ptr(), f2.as_mut_ptr());
+    ok(unsafe { T::BACKWARD(xp, &d, yp, &d, MEAN, &one, null(), p1, &d, p2, &d) }, "backward");
+    ok(unsafe { T::LOSS(xp, &d, yp, &d, MEAN, &mut mean, null()) }, "forward");
+    for skip in [0, 1, 2] {
+        let mut bufs = [vec![T::sentinel(); n], vec![T::sentinel(); n]];
+        let ptrs = bufs.each_mut().map(|b| b.as_mut_ptr());
+        let [g1, g2] = [0, 1].map(|k| if k == skip { null_mut() } else { ptrs[k] });
+        let mut got = T::sentinel();
+        ok(unsafe { T::FUSED(xp, &d, yp, &d, MEAN, &mut got, null(), g1, &d, g2, &d) }, "fused");
+        let what = format!("{} fused, grad_img{} skipped", T::NAME, skip + 1);
+        assert_bits(&format!("{what}: mean"), &[got], &[mean]);
+        for k in [0, 1] {
+            let want = if k == skip { vec![T::sentinel(); n] } else { full[k].clone() };
+            assert_bits(&format!("{what}: grad_img{}", k + 1), &bufs[k], &want);
+        }
     }
 }
 
