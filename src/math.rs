@@ -63,14 +63,15 @@ pub trait Element:
     /// Whether `cauchy_reduce` adds this type's values in plain lanes, without compensation
     /// (see [`Acc::add_values`]: within the f32 guarantee, not the f64 one).
     const PLAIN_REDUCE: bool;
-    /// Whether `grads` computes every gradient in one pass with [`Element::grad`] (no element
-    /// redone), so that a kernel may call `grad` element by element straight from memory.
+    /// Whether [`Element::first_grad`] never asks for a pair to be redone, so that a kernel
+    /// may write each gradient over the memory of its inputs at once.
     const ONE_PASS_GRAD: bool;
     /// `f * dloss/dx` of one pair: the value `grads` gives it.
     fn grad(x: Self, y: Self, f: Dd) -> Self;
-    /// [`Element::grad`] of a pair whose flag word ([`Element::factor_parts`]) has a clear
-    /// sign bit, for a finite `f`: the same value, with no test for the pairs redone apart.
-    fn plain_grad(x: Self, y: Self, f: Dd) -> Self;
+    /// The vectorised first pass of [`Element::grad`]: its value, unless the flag asks for
+    /// the pair to be redone by `grad` (never for a pair whose [`Element::factor_parts`] flag
+    /// word has a clear sign bit, with a finite `f`).
+    fn first_grad(x: Self, y: Self, f: Dd) -> (Self, bool);
     /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]; one part
     /// for f32, whose sums use plain lanes, two for f64), and its flag word: sign bit set for a
     /// pair the product lanes do not take (see [`Element::sum_losses`]).
@@ -160,8 +161,8 @@ impl Element for f32 {
     }
 
     #[inline(always)]
-    fn plain_grad(x: f32, y: f32, f: Dd) -> f32 {
-        f32::grad(x, y, f)
+    fn first_grad(x: f32, y: f32, f: Dd) -> (f32, bool) {
+        (f32::grad(x, y, f), false)
     }
 
     #[inline(always)]
@@ -361,10 +362,10 @@ impl Element for f64 {
     }
 
     #[inline(always)]
-    fn plain_grad(x: f64, y: f64, f: Dd) -> f64 {
-        // The flag's sign bit is set for |d| beyond 2^50 and NaN: `rare_grad` is false.
+    fn first_grad(x: f64, y: f64, f: Dd) -> (f64, bool) {
+        // The flag word's sign bit is set for |d| beyond 2^50 and NaN, where `rare_grad` is.
         let d = x - y;
-        with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d)
+        (with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d), rare_grad(d, f))
     }
 
     #[inline(always)]
@@ -400,9 +401,9 @@ fn grads_f64(x: &[f64], y: &[f64], f: impl Fn(usize) -> Dd, out: &mut [f64]) {
     let n = out.len();
     let (x, y) = (&x[..n], &y[..n]);
     for j in 0..n {
-        let f = f(j);
-        out[j] = f64::plain_grad(x[j], y[j], f);
-        redo |= rare_grad(x[j] - y[j], f);
+        let again;
+        (out[j], again) = f64::first_grad(x[j], y[j], f(j));
+        redo |= again;
     }
     if redo {
         for (j, ((v, &x), &y)) in out.iter_mut().zip(x).zip(y).enumerate() {

@@ -435,10 +435,11 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let direct = reads_in_place(CONTIGUOUS, MODE);
     // Absent operands have NULL base pointers, whose offset addresses are never used.
     let out = |k: usize, base: usize| if ptrs[k].is_null() { null_mut() } else { at(k, base) };
-    if direct && MODE == BACKWARD && T::ONE_PASS_GRAD {
-        // One loop over the run, element by element.
-        let ins = [IMG1, IMG2, GRAD_OUT].map(|k| at(k, 0).cast_const());
-        one_pass_grads(p, ins, [out(GRAD1, 0), out(GRAD2, 0)], run.len);
+    let ins = [IMG1, IMG2, GRAD_OUT].map(|k| at(k, 0).cast_const());
+    let outs = [out(GRAD1, 0), out(GRAD2, 0)];
+    if direct && MODE == BACKWARD && (T::ONE_PASS_GRAD || separate(outs, ins)) {
+        // One loop over the run, element by element (and the pairs to redo again).
+        one_pass_grads(p, ins, outs, run.len);
         return;
     }
     let mut s = s.bufs();
@@ -540,12 +541,13 @@ fn prefetch_inputs<T>(at: impl Fn(usize) -> *mut T, len: usize) {
 /// The fused call's loss sum and gradients of a span in one loop, so that the sum's
 /// arithmetic runs while the gradients' divisions are under way: the groups of
 /// [`Element::try_sum_losses`] also write their gradients to `outs` (NULL: absent), by
-/// [`Element::plain_grad`] (a span with a pair it does not apply to is refused by the sum).
-/// float64 loss-and-gradient MEAN, 16.7M elements on 2 threads (AVX-512, in turns): 38-43
-/// against 29-35 ms with a chunk's sum and then its gradients. Returns false where it did not add the span's losses (the
-/// gradients may be written): where an output is an input (its gradients would overwrite the
-/// values a refused sum reads again), the upstream is a tensor (the groups take the scalar
-/// factor), streamed outputs are not 16-byte aligned, or the sum refuses the span.
+/// [`Element::first_grad`] (a span with a pair to redo is refused by the sum). Returns false
+/// where it did not add the span's losses (the gradients may be written): where an output is
+/// an input (its gradients would overwrite the values a refused sum reads again), the
+/// upstream is a tensor (the groups take the scalar factor), streamed outputs are not 16-byte
+/// aligned, or the sum refuses the span. Measured against a chunk's sum and then its
+/// gradients, float64 loss-and-gradient MEAN, 16.7M elements on 2 threads (AVX-512, in
+/// turns): 29-35 against 38-43 ms.
 ///
 /// # Safety
 /// `outs` are writable for the span's length, and alias no other operand but exactly.
@@ -556,9 +558,10 @@ unsafe fn fused_span<T: Element>(
     outs: [*mut T; 2],
     acc: &mut Acc,
 ) -> bool {
-    let ins = [x.as_ptr(), y.as_ptr()];
-    let separate = outs.iter().all(|&o| !ins.contains(&o.cast_const()));
-    if !separate || p.grad_tensor || p.stream && stream::head(outs) != Some(0) {
+    if !separate(outs, [x.as_ptr(), y.as_ptr()])
+        || p.grad_tensor
+        || p.stream && stream::head(outs) != Some(0)
+    {
         return false;
     }
     debug_assert!(p.factor.hi.is_finite(), "the fused call's factor: 1 or 1/numel");
@@ -577,7 +580,7 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     #[inline(always)]
     fn group(&mut self, j: usize, x: &[T; N], y: &[T; N]) {
         // A pair the sum would refuse (so that the caller redoes the span) may get any value.
-        let v: [T; N] = std::array::from_fn(|k| T::plain_grad(x[k], y[k], self.factor));
+        let v: [T; N] = std::array::from_fn(|k| T::first_grad(x[k], y[k], self.factor).0);
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
             // SAFETY: (of `fused_span`) each present output is writable for the span, and
             // 16-byte aligned at its start (so at each group) when streamed.
@@ -593,11 +596,18 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     }
 }
 
+/// Whether none of the outputs `outs` is one of the inputs `ins` (the only overlap that
+/// validation lets through is an exact alias).
+fn separate<T, const N: usize>(outs: [*mut T; 2], ins: [*const T; N]) -> bool {
+    outs.iter().all(|&o| !ins.contains(&o.cast_const()))
+}
+
 /// The gradients of `len` contiguous elements from `[x, y, g]` on (`g` read only for an
 /// upstream tensor), element by element, written to `outs` as [`write_grads`] does.
 ///
 /// # Safety
-/// As [`write_grads`], with `len` elements readable from each input the plan reads.
+/// As [`write_grads`], with `len` elements readable from each input the plan reads; the
+/// outputs are [`separate`] from the inputs unless `T::ONE_PASS_GRAD`.
 #[inline(always)]
 unsafe fn one_pass_grads<T: Element>(
     p: &Plan,
@@ -605,11 +615,49 @@ unsafe fn one_pass_grads<T: Element>(
     outs: [*mut T; 2],
     len: usize,
 ) {
-    let grad = |j: usize, f: Dd| T::grad(x.add(j).read(), y.add(j).read(), f);
     if p.grad_tensor {
-        write_grads(len, |j| grad(j, Dd::new(g.add(j).read().widen())), outs, p.stream);
+        grads_by(|j| Dd::new(g.add(j).read().widen()), [x, y], outs, len, p.stream);
     } else {
-        write_grads(len, |j| grad(j, p.factor), outs, p.stream);
+        grads_by(|_| p.factor, [x, y], outs, len, p.stream);
+    }
+}
+
+/// [`one_pass_grads`] with the factor of element `j` given by `f(j)`: the first pass of each
+/// gradient, then the pairs it flags again, from the inputs, which it left as they were.
+/// float64 backward against a chunk at a time (a buffer, then copied out), AVX-512, in
+/// turns: 6144 elements 5.7 against 7.5 microseconds; 16.7M on 2 threads 22.1-23.3 against
+/// 23.1-24.3 ms.
+///
+/// # Safety
+/// As [`one_pass_grads`].
+#[inline(always)]
+unsafe fn grads_by<T: Element>(
+    f: impl Fn(usize) -> Dd,
+    [x, y]: [*const T; 2],
+    outs: [*mut T; 2],
+    len: usize,
+    stream: bool,
+) {
+    let pair = |j: usize| (x.add(j).read(), y.add(j).read(), f(j));
+    let mut redo = false;
+    let first = |j: usize| {
+        let (x, y, f) = pair(j);
+        let (v, again) = T::first_grad(x, y, f);
+        redo |= again;
+        v
+    };
+    write_grads(len, first, outs, stream);
+    if T::ONE_PASS_GRAD || !redo {
+        return;
+    }
+    stream::fence(); // the streamed values before those written over them
+    for j in 0..len {
+        let (x, y, f) = pair(j);
+        if T::first_grad(x, y, f).1 {
+            let v = T::grad(x, y, f);
+            let at = outs.map(|o| if o.is_null() { o } else { o.add(j) });
+            write_grads(1, |_| v, at, false);
+        }
     }
 }
 
@@ -649,7 +697,7 @@ unsafe fn store_results<T: Element, const MODE: u8>(
 #[inline(always)]
 unsafe fn write_grads<T: Element>(
     len: usize,
-    grad: impl Fn(usize) -> T,
+    grad: impl FnMut(usize) -> T,
     [g1, g2]: [*mut T; 2],
     stream: bool,
 ) {
@@ -669,12 +717,11 @@ unsafe fn write_grads<T: Element>(
 #[inline(always)]
 unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
     len: usize,
-    grad: impl Fn(usize) -> T,
+    mut grad: impl FnMut(usize) -> T,
     [g1, g2]: [*mut T; 2],
     stream: bool,
 ) {
-    let put = |j: usize| {
-        let v = grad(j);
+    let put = |j: usize, v: T| {
         if FIRST {
             g1.add(j).write(v);
         }
@@ -683,10 +730,10 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
         }
     };
     let Some(head) = stream.then(|| stream::head([g1, g2])).flatten() else {
-        return (0..len).for_each(put);
+        return (0..len).for_each(|j| put(j, grad(j)));
     };
     let head = head.min(len);
-    (0..head).for_each(put);
+    (0..head).for_each(|j| put(j, grad(j)));
     let (mut v, mut w) = ([T::ZERO; stream::PIECE], [T::ZERO; stream::PIECE]);
     let mut base = head;
     while len - base >= stream::PIECE {
@@ -702,7 +749,7 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
         }
         base += stream::PIECE;
     }
-    (base..len).for_each(put);
+    (base..len).for_each(|j| put(j, grad(j)));
 }
 
 /// The losses (into `losses`, or added to `acc` for a sum, through `parts`) and the
