@@ -23,6 +23,7 @@ pub mod log64;
 pub mod math;
 pub mod ops;
 pub mod pool;
+pub mod prefetch;
 pub mod status;
 pub mod sum;
 pub mod validate;

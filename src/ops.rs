@@ -281,13 +281,9 @@ const fn has_grads(mode: u8) -> bool {
 /// Elements per chunk: the unit of the vectorised loops in [`Element`].
 const CHUNK: usize = 64;
 
-/// How far ahead of the span in hand [`run_chunks`]'s sums ask for their inputs, in elements.
-const PREFETCH_AHEAD: usize = 32 * CHUNK;
-
 /// The bytes of each input per span of [`run_chunks`]'s in-place sums: the calls and tests
 /// around each span cost about as much as a chunk's arithmetic (f32 MEAN of 6144 elements,
-/// AVX-512: 2.9 against 2.3 microseconds), yet the prefetches of a longer one (f64: 2 KB)
-/// came in bursts that slowed the large sums.
+/// AVX-512: 2.9 against 2.3 microseconds).
 const SPAN_BYTES: usize = 512;
 
 /// [`SPAN_BYTES`] for the fused call, whose spans also write gradients. Measured in float32
@@ -296,41 +292,6 @@ const SPAN_BYTES: usize = 512;
 /// bytes slower still, 4096 no faster. With both in one loop ([`fused_span`]), 512 and 2048
 /// bytes showed no difference beyond the noise.
 const FUSED_SPAN_BYTES: usize = 1024;
-
-/// How far ahead of each group of a [`fused_span`] it asks for its inputs, in bytes: a line at
-/// a time, in step with the loop, where the sums ask for whole spans (at once, such requests
-/// had made the kernels that write gradients slower). float32 loss-and-gradient MEAN, 16.7M
-/// elements on 2 threads of the AVX-512 Xeon, in turns: 7.3-9.2 against 8.1-10.3 ms without;
-/// float64 no different beyond the noise.
-const GROUP_PREFETCH_AHEAD: usize = 4096;
-
-/// The bytes of a cache line.
-const LINE: usize = 64;
-
-/// [`prefetch`] every line of the `len` elements from `q` on.
-#[inline(always)]
-fn prefetch_span<T>(q: *const T, len: usize, write: bool) {
-    let q = q.cast::<u8>();
-    (0..len * size_of::<T>()).step_by(LINE).for_each(|b| prefetch(q.wrapping_add(b), write));
-}
-
-/// Ask the CPU to fetch the cache line at `q` (`write`: for writing). A hint only: `q` is
-/// never dereferenced, and may lie past the end of any buffer.
-#[inline(always)]
-fn prefetch<T>(q: *const T, write: bool) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
-        if write {
-            _mm_prefetch::<_MM_HINT_ET0>(q.cast())
-        } else {
-            _mm_prefetch::<_MM_HINT_T0>(q.cast())
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (q, write);
-}
 
 /// Blocks up to this long zero this much of their [`Scratch`] (at most [`CHUNK`]).
 const SHORT: usize = 8;
@@ -458,9 +419,6 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
         let span = if MODE == FUSED { FUSED_SPAN_BYTES } else { SPAN_BYTES } / size_of::<T>();
         for base in (0..run.len).step_by(span) {
             let n = span.min(run.len - base);
-            if MODE == SUM {
-                prefetch_inputs(|k| at(k, base + PREFETCH_AHEAD), n);
-            }
             let (x, y) = (at(IMG1, base), at(IMG2, base));
             let (xs, ys) = (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts(y, n));
             let outs = [out(GRAD1, base), out(GRAD2, base)];
@@ -532,19 +490,6 @@ unsafe fn run_chunk_loop<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     }
 }
 
-/// Ask for `len` elements of both inputs of a sum from `at(k)` on. The hardware prefetchers
-/// alone left the sums far from the memory bound: f32 MEAN at 16.7M elements on 2 threads of
-/// an AVX-512 Xeon, 6.4 against 4.9 ms. The kernels that write gradients do not ask: there
-/// the prefetches measured slower (16.7M on 2 threads, in turns: f32 loss-and-gradient MEAN
-/// 14.1-23.6 against 12.0-16.0 ms, f64 41.6-44.7 against 34.2-39.0, f64 backward 31.5-34.6
-/// against 28.5-31.4).
-#[inline(always)]
-fn prefetch_inputs<T>(at: impl Fn(usize) -> *mut T, len: usize) {
-    for k in [IMG1, IMG2] {
-        prefetch_span(at(k), len, false);
-    }
-}
-
 /// The fused call's loss sum and gradients of a span in one loop, so that the sum's
 /// arithmetic runs while the gradients' divisions are under way: the groups of
 /// [`Element::try_sum_losses`] also write their gradients to `outs` (NULL: absent), by
@@ -585,18 +530,16 @@ struct SpanGrads<T> {
 }
 
 impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
+    /// Large calls only (streamed): in cache, at 6144 elements, the prefetches cost the
+    /// float32 fused call 14%. (With `stream` a constant parameter of the type instead, the
+    /// compiler no longer inlined the group's arithmetic: twice as slow.)
+    #[inline(always)]
+    fn ahead(&self) -> bool {
+        self.stream
+    }
+
     #[inline(always)]
     fn group(&mut self, j: usize, x: &[T; N], y: &[T; N]) {
-        if self.stream {
-            // Large calls only: at 6144 elements, in cache, the prefetches cost 14%. (With
-            // `stream` a constant parameter instead, the compiler no longer inlined the
-            // group's arithmetic: twice as slow.)
-            let ahead = GROUP_PREFETCH_AHEAD..GROUP_PREFETCH_AHEAD + N * size_of::<T>();
-            for b in ahead.step_by(LINE) {
-                prefetch(x.as_ptr().cast::<u8>().wrapping_add(b), false);
-                prefetch(y.as_ptr().cast::<u8>().wrapping_add(b), false);
-            }
-        }
         // A pair the sum would refuse (so that the caller redoes the span) may get any value.
         let v: [T; N] = std::array::from_fn(|k| T::first_grad(x[k], y[k], self.factor).0);
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {

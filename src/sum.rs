@@ -22,6 +22,7 @@
 
 use crate::dd::{fast_two_sum, two_sum, Dd};
 use crate::log64::log_dd;
+use crate::prefetch::group_ahead;
 
 /// The factor by which [`Total::add_tiny`] terms are scaled: 2^1000.
 pub(crate) const TINY_SCALE: f64 = f64::from_bits((1023 + 1000) << 52);
@@ -162,6 +163,12 @@ impl Total {
 pub trait Also<A, const N: usize> {
     /// Take the group of values from index `j` on.
     fn group(&mut self, j: usize, a: &[A; N], b: &[A; N]);
+
+    /// Whether the loop asks for the values ahead of each group ([`group_ahead`]).
+    #[inline(always)]
+    fn ahead(&self) -> bool {
+        true
+    }
 }
 
 /// Nothing more.
@@ -321,6 +328,9 @@ impl Acc {
                 // Arrays of constant length, which the compiler keeps in vector registers.
                 let (ga, gb): (&[A; N], &[A; N]) =
                     (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
+                if also.ahead() {
+                    group_ahead(ga, gb);
+                }
                 let parts: [([f64; 2], u64); N] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
                 // `also` before the plain steps, so that its long operations (the f32
                 // gradients' divisions) start first; after the double-double ones, whose

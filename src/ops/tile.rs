@@ -2,11 +2,11 @@
 //! and written in the order of its own memory (see [`run_tile`]).
 
 use super::{
-    compute, has_grads, prefetch, prefetch_span, stream, Plan, Scratch, BACKWARD, GRAD1, GRAD2,
-    GRAD_OUT, IMG1, IMG2, OUT,
+    compute, has_grads, stream, Plan, Scratch, BACKWARD, GRAD1, GRAD2, GRAD_OUT, IMG1, IMG2, OUT,
 };
 use crate::layout::{Run, GROUP};
 use crate::math::Element;
+use crate::prefetch::{prefetch, prefetch_span};
 use crate::sum::Acc;
 
 /// Elements per run in a tile of [`run_tile`]: a tile is up to [`GROUP`] runs (64) by `PIECE`.
