@@ -414,8 +414,8 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     if direct && (MODE == SUM || MODE == FUSED && !p.loss_tensor) {
         // Spans read in place, with no copy and no buffer of results: the loss sum straight
         // from the inputs, with the gradients in the same loop where it can (`fused_span`),
-        // else in one pass after it (inputs still in L1), or for types that redo rare
-        // gradients apart, chunk by chunk.
+        // else in one pass after it (inputs still in L1), or chunk by chunk where an output
+        // is an input and the type redoes rare gradients (which read the inputs again).
         let span = if MODE == FUSED { FUSED_SPAN_BYTES } else { SPAN_BYTES } / size_of::<T>();
         for base in (0..run.len).step_by(span) {
             let n = span.min(run.len - base);
@@ -425,22 +425,15 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
             if MODE == FUSED && fused_span(p, (xs, ys), outs, acc) {
                 continue;
             }
-            if MODE == SUM || T::ONE_PASS_GRAD {
-                T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
+            let ins = [x, y, at(GRAD_OUT, base)].map(<*mut T>::cast_const);
+            if MODE == FUSED && !(T::ONE_PASS_GRAD || separate(outs, ins)) {
+                let span = (base, base + n);
+                run_chunk_loop::<T, CONTIGUOUS, MODE>(p, ptrs, at, step, span, &mut s, acc);
+                continue;
             }
-            if MODE == FUSED && T::ONE_PASS_GRAD {
-                let ins = [x, y, at(GRAD_OUT, base)].map(<*mut T>::cast_const);
+            T::sum_losses(xs, ys, s.parts.each_mut().map(|p| &mut **p), acc);
+            if MODE == FUSED {
                 one_pass_grads(p, ins, outs, n);
-            } else if MODE == FUSED {
-                run_chunk_loop::<T, CONTIGUOUS, MODE>(
-                    p,
-                    ptrs,
-                    at,
-                    step,
-                    (base, base + n),
-                    &mut s,
-                    acc,
-                );
             }
         }
         return;
@@ -521,8 +514,8 @@ unsafe fn fused_span<T: Element>(
     T::try_sum_losses(x, y, acc, grads)
 }
 
-/// The gradients a [`fused_span`] group writes, `LANES` at a time (`stream`: a large call's,
-/// by non-temporal stores).
+/// The gradients a [`fused_span`] group writes, a group of the sum's lanes at a time
+/// (`stream`: a large call's, by non-temporal stores).
 struct SpanGrads<T> {
     factor: Dd,
     outs: [*mut T; 2],
