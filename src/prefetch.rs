@@ -14,13 +14,12 @@ pub(crate) const LINE: usize = 64;
 /// kernels that write gradients slower.
 const GROUP_AHEAD: usize = 4096;
 
-/// [`prefetch`] the lines [`GROUP_AHEAD`] bytes past the groups `a` and `b`.
+/// [`prefetch_span`] the lines [`GROUP_AHEAD`] bytes past the groups `a` and `b`.
 #[inline(always)]
 pub(crate) fn group_ahead<A, const N: usize>(a: &[A; N], b: &[A; N]) {
-    for at in (GROUP_AHEAD..GROUP_AHEAD + size_of::<[A; N]>()).step_by(LINE) {
-        prefetch(a.as_ptr().cast::<u8>().wrapping_add(at), false);
-        prefetch(b.as_ptr().cast::<u8>().wrapping_add(at), false);
-    }
+    let ahead = |g: &[A; N]| g.as_ptr().cast::<u8>().wrapping_add(GROUP_AHEAD);
+    prefetch_span(ahead(a), size_of::<[A; N]>(), false);
+    prefetch_span(ahead(b), size_of::<[A; N]>(), false);
 }
 
 /// [`prefetch`] every line of the `len` elements from `q` on.
