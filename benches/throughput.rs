@@ -370,24 +370,37 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
         }
     }
 
-    /// The elements lo..hi, compiled for AVX2 where the CPU has it.
+    /// The elements lo..hi, compiled for AVX-512 or AVX2 where the CPU has it (with the
+    /// library's widest non-temporal stores: 64 or 16 bytes).
     fn run(&self, lo: usize, hi: usize) -> T {
-        // SAFETY (both calls): the pointers address at least hi elements (see `stream`).
+        // SAFETY (all calls): the pointers address at least hi elements (see `stream`), and
+        // the CPU has the features of the copy called.
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            return unsafe { self.run_avx512(lo, hi) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             return unsafe { self.run_avx2(lo, hi) };
         }
-        unsafe { self.body(lo, hi) }
+        unsafe { self.body::<false>(lo, hi) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, lo: usize, hi: usize) -> T {
+        unsafe { self.body::<true>(lo, hi) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_avx2(&self, lo: usize, hi: usize) -> T {
-        unsafe { self.body(lo, hi) }
+        unsafe { self.body::<false>(lo, hi) }
     }
 
+    /// `WIDE`: 64-byte non-temporal stores (AVX-512F).
     #[inline(always)]
-    unsafe fn body(&self, lo: usize, hi: usize) -> T {
+    unsafe fn body<const WIDE: bool>(&self, lo: usize, hi: usize) -> T {
         let mut acc = [T::ZERO; L];
         let mut i = lo;
         while i + L <= hi {
@@ -403,7 +416,7 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
                 if w == 1 {
                     v.iter_mut().for_each(|v| *v = -*v);
                 }
-                unsafe { store::<T, NT>(dst.add(i), &v) };
+                unsafe { store::<T, NT, WIDE>(dst.add(i), &v) };
             }
             i += L;
         }
@@ -422,9 +435,19 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
     }
 }
 
-/// Store L elements at `dst` (16-byte aligned when NT).
+/// Store L elements at `dst` (64-byte aligned when NT), non-temporal 64 bytes at a time
+/// (`WIDE`: only in a copy compiled for AVX-512F) or 16.
 #[inline(always)]
-unsafe fn store<T: Float, const NT: bool>(dst: *mut T, v: &[T; L]) {
+unsafe fn store<T: Float, const NT: bool, const WIDE: bool>(dst: *mut T, v: &[T; L]) {
+    #[cfg(target_arch = "x86_64")]
+    if NT && WIDE {
+        use std::arch::x86_64::{__m512i, _mm512_loadu_si512, _mm512_stream_si512};
+        let (src, dst) = (v.as_ptr().cast::<__m512i>(), dst.cast::<__m512i>());
+        for k in 0..size_of::<[T; L]>() / 64 {
+            unsafe { _mm512_stream_si512(dst.add(k), _mm512_loadu_si512(src.add(k))) };
+        }
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if NT {
         use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};

@@ -116,8 +116,8 @@ struct Plan {
     loss_sum: bool,
     grad: bool,
     grad_tensor: bool,
-    /// Whether the contiguous one-pass backward streams its outputs ([`stream`]).
-    stream: bool,
+    /// Whether large outputs are streamed, and with what stores ([`stream`]).
+    stream: Option<stream::Width>,
     /// The upstream scalar over the MEAN divisor (when the upstream is not a tensor).
     factor: Dd,
 }
@@ -505,7 +505,7 @@ unsafe fn fused_span<T: Element>(
 ) -> bool {
     if !separate(outs, [x.as_ptr(), y.as_ptr()])
         || p.grad_tensor
-        || p.stream && stream::head(outs) != Some(0)
+        || p.stream.is_some() && stream::head(outs, 16) != Some(0)
     {
         return false;
     }
@@ -519,7 +519,7 @@ unsafe fn fused_span<T: Element>(
 struct SpanGrads<T> {
     factor: Dd,
     outs: [*mut T; 2],
-    stream: bool,
+    stream: Option<stream::Width>,
 }
 
 impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
@@ -528,7 +528,7 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     /// compiler no longer inlined the group's arithmetic: twice as slow.)
     #[inline(always)]
     fn ahead(&self) -> bool {
-        self.stream
+        self.stream.is_some()
     }
 
     #[inline(always)]
@@ -540,8 +540,8 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
             // 16-byte aligned at its start (so at each group) when streamed.
             unsafe {
                 if o.is_null() {
-                } else if self.stream {
-                    stream::stream_out(o.add(j), &v);
+                } else if let Some(width) = self.stream {
+                    stream::stream_out(o.add(j), &v, width);
                 } else {
                     o.add(j).cast::<[T; N]>().write_unaligned(v);
                 }
@@ -590,7 +590,7 @@ unsafe fn grads_by<T: Element>(
     [x, y]: [*const T; 2],
     outs: [*mut T; 2],
     len: usize,
-    stream: bool,
+    stream: Option<stream::Width>,
 ) {
     let pair = |j: usize| (x.add(j).read(), y.add(j).read(), f(j));
     let mut redo = false;
@@ -610,7 +610,7 @@ unsafe fn grads_by<T: Element>(
         if T::first_grad(x, y, f).1 {
             let v = T::grad(x, y, f);
             let at = outs.map(|o| if o.is_null() { o } else { o.add(j) });
-            write_grads(1, |_| v, at, false);
+            write_grads(1, |_| v, at, None);
         }
     }
 }
@@ -653,7 +653,7 @@ unsafe fn write_grads<T: Element>(
     len: usize,
     grad: impl FnMut(usize) -> T,
     [g1, g2]: [*mut T; 2],
-    stream: bool,
+    stream: Option<stream::Width>,
 ) {
     match (g1.is_null(), g2.is_null()) {
         (false, false) => write_each::<T, true, true>(len, grad, [g1, g2], stream),
@@ -673,7 +673,7 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
     len: usize,
     mut grad: impl FnMut(usize) -> T,
     [g1, g2]: [*mut T; 2],
-    stream: bool,
+    stream: Option<stream::Width>,
 ) {
     let put = |j: usize, v: T| {
         if FIRST {
@@ -683,7 +683,8 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
             g2.add(j).write(v.neg());
         }
     };
-    let Some(head) = stream.then(|| stream::head([g1, g2])).flatten() else {
+    let Some((head, width)) = stream.and_then(|w| Some((stream::widest_head([g1, g2], w)?, w)))
+    else {
         return (0..len).for_each(|j| put(j, grad(j)));
     };
     let head = head.min(len);
@@ -696,10 +697,10 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
             w[j] = v[j].neg();
         }
         if FIRST {
-            stream::stream_out(g1.add(base), &v);
+            stream::stream_out(g1.add(base), &v, width);
         }
         if SECOND {
-            stream::stream_out(g2.add(base), &w);
+            stream::stream_out(g2.add(base), &w, width);
         }
         base += stream::PIECE;
     }
@@ -774,11 +775,11 @@ unsafe fn store<T: Copy, U: Copy>(
     step: isize,
     src: &[U],
     f: impl Fn(U) -> T,
-    streaming: bool,
+    streaming: Option<stream::Width>,
 ) {
-    match <&[U; CHUNK]>::try_from(src) {
-        Ok(whole) if streaming && step == 1 && dst as usize % 16 == 0 => {
-            stream::stream_out(dst, &whole.map(f));
+    match (<&[U; CHUNK]>::try_from(src), streaming) {
+        (Ok(whole), Some(width)) if step == 1 && (dst as usize).is_multiple_of(16) => {
+            stream::stream_out(dst, &whole.map(f), width);
         }
         _ if step == 1 => {
             src.iter().enumerate().for_each(|(j, &v)| dst.add(j).write(f(v)));
@@ -921,7 +922,7 @@ unsafe fn kernel<T: Element>(
     } else {
         walk.for_each_group(begin, end, |runs| group(p, ptrs, runs, &mut s, acc));
     }
-    if p.stream {
+    if p.stream.is_some() {
         // Once per block, for all its runs' non-temporal stores, before the block is done.
         stream::fence();
     }

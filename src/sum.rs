@@ -308,7 +308,7 @@ impl Acc {
         mut also: impl Also<A, N>,
     ) -> bool {
         const { assert!(N == prod_lanes(DD)) };
-        if self.pos % N != 0 || a.len() % N != 0 {
+        if !self.pos.is_multiple_of(N) || a.len() % N != 0 {
             return false;
         }
         let saved = (self.prod, self.prod_lo, self.prod_exp, self.pos);
@@ -367,7 +367,7 @@ impl Acc {
     /// however a block is split into calls; renormalised first where the piece starts at one.
     #[inline(always)]
     fn next_piece<const DD: bool>(&mut self, remaining: usize) -> usize {
-        if self.pos % renorm_every(DD) == 0 && self.pos > 0 {
+        if self.pos.is_multiple_of(renorm_every(DD)) && self.pos > 0 {
             self.renormalise::<DD>();
         }
         (renorm_every(DD) - self.pos % renorm_every(DD)).min(remaining)

@@ -212,7 +212,7 @@ impl<'a, T> RawTensor<'a, T> {
             if numel > 0 {
                 return Err(Error::NullPointer { arg: self.arg.name(), why: "" });
             }
-        } else if (self.ptr as usize) % std::mem::align_of::<T>() != 0 {
+        } else if !(self.ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
             return Err(Error::Misaligned {
                 arg: self.arg.name(),
                 addr: self.ptr as usize,

@@ -11,6 +11,7 @@ use cauchy::{
     CauchyStatus, CauchyTensorDesc as Desc, CAUCHY_REDUCTION_MEAN as MEAN,
     CAUCHY_REDUCTION_NONE as NONE, CAUCHY_REDUCTION_SUM as SUM,
 };
+use common::paths;
 use common::reference::{ulp_f32, ulp_f64};
 use common::tensors::{GradFn, LossFn, ReduceFn};
 use std::collections::BTreeMap;
@@ -733,35 +734,12 @@ fn flush_to_zero_changes_nothing() {
 /// in a child process running this test binary; the child checks that its path is in use.
 #[test]
 fn every_kernel_path() {
-    let in_use = || unsafe { std::ffi::CStr::from_ptr(cauchy::cauchy_kernel_name()) };
     if let Ok(forced) = std::env::var("CAUCHY_KERNEL") {
-        assert_eq!(in_use().to_str(), Ok(forced.as_str()), "forced kernel path not in use");
+        assert_eq!(paths::path_in_use(), forced, "forced kernel path not in use");
         return;
     }
-    let mut paths = vec!["portable"];
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        paths.push("avx2");
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-        {
-            paths.push("avx512");
-        }
-    }
-    for path in paths {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("CAUCHY_KERNEL", path)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("test elementwise_f32 ... ok"),
-            "accuracy suite on kernel path {path}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary = stdout.lines().rev().find(|l| l.starts_with("test result"));
-        println!("kernel path {path}: {}", summary.unwrap_or_default());
+    for path in paths::kernel_paths() {
+        let summary = paths::rerun_on(path, "", "elementwise_f32");
+        println!("kernel path {path}: {summary}");
     }
 }

@@ -17,6 +17,7 @@ use cauchy::{
     CauchyStatus, CauchyTensorDesc, CAUCHY_REDUCTION_MEAN as MEAN, CAUCHY_REDUCTION_NONE as NONE,
     CAUCHY_REDUCTION_SUM as SUM,
 };
+use common::paths;
 use common::reference;
 use common::tensors::{contiguous, odd_unit_strides, ok, strides_in_order, Float, Rng, View};
 use std::ptr::{null, null_mut};
@@ -635,10 +636,29 @@ fn skipped_gradient_f64() {
     skipped_gradient::<f64>();
 }
 
+/// Elements a buffer needs beyond its contents for [`line_offset`]: a cache line's worth.
+const LINE_SLACK: usize = 16;
+
+/// The index of the element of `buf` that lies `bytes` past a 64-byte boundary (a cache line,
+/// the widest non-temporal store's alignment).
+fn line_offset<T>(buf: &[T], bytes: usize) -> usize {
+    let size = std::mem::size_of::<T>();
+    assert!(bytes.is_multiple_of(size) && bytes < 64);
+    buf.as_ptr().align_offset(64) + bytes / size
+}
+
+/// The output alignments the non-temporal stores tell apart, in bytes past a cache line: none
+/// (64-byte stores), 16, 32 and 48 (narrower stores, or a head written plainly up to the next
+/// line), and one element (16-byte aligned nowhere: not streamed).
+fn line_offsets<T>() -> [usize; 5] {
+    [0, 16, 32, 48, std::mem::size_of::<T>()]
+}
+
 /// Backward calls of 4 MiB per output and more, whose contiguous outputs are written by
 /// non-temporal stores where they allow it: the bits of the same data in a strided view, with
-/// both gradients and each alone, with the outputs at every offset from 16-byte alignment (the
-/// same for both, or not), and in place; nothing around the outputs is written.
+/// both gradients and each alone, with the outputs at each alignment the stores tell apart
+/// (as [`line_offsets`]; the same for both, or not), and in place; nothing around the outputs
+/// is written.
 fn large_backward_matches_strided<T: Float>() {
     let n = (1 << 22) / std::mem::size_of::<T>() + 77; // past the threshold; a partial piece
     let shape = [n as i64];
@@ -681,11 +701,12 @@ fn large_backward_matches_strided<T: Float>() {
         };
         ok(status, "strided");
         let want = [w1.values(), w2.values()];
-        for (o1, o2) in [(0, 0), (1, 1), (2, 3), (3, 0)] {
+        let e = std::mem::size_of::<T>(); // one element off
+        for (a1, a2) in [(0, 0), (16, 16), (32, 32), (e, e), (0, 32), (48, 0), (e, 2 * e)] {
             for (has1, has2) in [(true, true), (true, false), (false, true)] {
-                let what =
-                    format!("{} red {red} offsets {o1}, {o2} outputs {has1}, {has2}", T::NAME);
-                let mut bufs = [vec![T::sentinel(); n + 8], vec![T::sentinel(); n + 8]];
+                let what = format!("{} red {red} bytes {a1}, {a2} outputs {has1}, {has2}", T::NAME);
+                let mut bufs = [0; 2].map(|_| vec![T::sentinel(); n + 2 * LINE_SLACK]);
+                let (o1, o2) = (line_offset(&bufs[0], a1), line_offset(&bufs[1], a2));
                 let [b1, b2] = &mut bufs;
                 let p1 = if has1 { b1[o1..].as_mut_ptr() } else { null_mut() };
                 let p2 = if has2 { b2[o2..].as_mut_ptr() } else { null_mut() };
@@ -788,11 +809,11 @@ fn small_calls_match_strided<T: Float>() {
 }
 
 /// Forward and fused calls of 4 MiB per output and more, whose contiguous outputs (loss
-/// tensors and gradients alike) are written by non-temporal stores a whole chunk at a time
-/// where they are 16-byte aligned, and whose contiguous sums read their inputs in place a span
-/// at a time: the bits of the same data through strided views (which never stream, and sum a
-/// chunk at a time), with the outputs at every offset from that alignment, and nothing around
-/// them written, and in place. One residual in 997 is huge (`t` above the product lanes'
+/// tensors and gradients alike) are written by non-temporal stores a whole chunk or group at a
+/// time where they are 16-byte aligned, and whose contiguous sums read their inputs in place a
+/// span at a time: the bits of the same data through strided views (which never stream, and
+/// sum a chunk at a time), with the outputs at each alignment the stores tell apart
+/// ([`line_offsets`]), and nothing around them written, and in place. One residual in 997 is huge (`t` above the product lanes'
 /// limit), so that spans and chunks refuse the direct sum; in float64 one in 4099 is beyond
 /// 2^500, so that gradients are redone.
 fn large_calls_match_strided<T: Float>() {
@@ -838,10 +859,11 @@ fn large_calls_match_strided<T: Float>() {
         ok(status, "strided");
         let want = views.each_ref().map(|v| v.values());
         let want_sum = one;
-        for off in 0..4 {
-            let what = format!("{} red {red} offset {off}", T::NAME);
-            let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 8]);
-            let [o, g1, g2] = bufs.each_mut().map(|b| b[off..].as_mut_ptr());
+        for bytes in line_offsets::<T>() {
+            let what = format!("{} red {red} bytes {bytes}", T::NAME);
+            let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 2 * LINE_SLACK]);
+            let offs = bufs.each_ref().map(|b| line_offset(b, bytes));
+            let [o, g1, g2] = [0, 1, 2].map(|k| bufs[k][offs[k]..].as_mut_ptr());
             let o = if red == NONE { o } else { &mut one as *mut T };
             let od = if red == NONE { &d as *const _ } else { null() };
             ok(
@@ -852,7 +874,7 @@ fn large_calls_match_strided<T: Float>() {
                 assert_bits(&format!("{what}: mean"), &[one], &[want_sum]);
             }
             let written = if red == NONE { 0..3 } else { 1..3 };
-            for (k, buf) in bufs.iter().enumerate() {
+            for (k, (buf, off)) in bufs.iter().zip(offs).enumerate() {
                 let range = if written.contains(&k) { off..off + n } else { 0..0 };
                 if written.contains(&k) {
                     assert_bits(&format!("{what}: output {k}"), &buf[range.clone()], &want[k]);
@@ -892,7 +914,7 @@ fn large_calls_match_strided<T: Float>() {
 
 /// Transposed inputs with contiguous outputs of 4 MiB and more, which the tile kernel writes a
 /// row at a time, by non-temporal stores where a row is 16-byte aligned: the bits of the same
-/// values from contiguous inputs, with the outputs aligned and one element off, and nothing
+/// values from contiguous inputs, with the outputs at each of [`line_offsets`], and nothing
 /// around them written.
 fn large_transposed_matches_contiguous<T: Float>() {
     let side = if std::mem::size_of::<T>() == 4 { 1024 } else { 768 }; // 4 MiB, 4.5 MiB
@@ -908,11 +930,12 @@ fn large_transposed_matches_contiguous<T: Float>() {
     let (xs, ys) = (t(&x), t(&y));
     let d = CauchyTensorDesc { ndim: 2, shape: shape.as_ptr(), strides: transposed.as_ptr() };
     let c = CauchyTensorDesc { ndim: 2, shape: shape.as_ptr(), strides: null() };
-    for off in [0, 1] {
-        let what = format!("{} offset {off}", T::NAME);
-        let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 2]);
+    for bytes in line_offsets::<T>() {
+        let what = format!("{} bytes {bytes}", T::NAME);
+        let mut bufs = [0; 3].map(|_| vec![T::sentinel(); n + 2 * LINE_SLACK]);
         let mut want = [0; 3].map(|_| vec![T::sentinel(); n]);
-        let [o, g1, g2] = bufs.each_mut().map(|b| b[off..].as_mut_ptr());
+        let offs = bufs.each_ref().map(|b| line_offset(b, bytes));
+        let [o, g1, g2] = [0, 1, 2].map(|k| bufs[k][offs[k]..].as_mut_ptr());
         let [wo, w1, w2] = want.each_mut().map(|b| b.as_mut_ptr());
         unsafe {
             ok(
@@ -921,7 +944,7 @@ fn large_transposed_matches_contiguous<T: Float>() {
             );
             ok(T::FUSED(xs.as_ptr(), &d, ys.as_ptr(), &d, NONE, o, &c, g1, &c, g2, &c), &what);
         }
-        for (k, buf) in bufs.iter().enumerate() {
+        for (k, (buf, off)) in bufs.iter().zip(offs).enumerate() {
             assert_bits(&format!("{what}: output {k}"), &buf[off..off + n], &want[k]);
             let mut outside = buf.iter().enumerate().filter(|(i, _)| !(off..off + n).contains(i));
             assert!(outside.all(|(_, v)| v.bits() == T::sentinel().bits()), "{what}: {k} around");
@@ -963,4 +986,17 @@ fn small_calls_match_strided_f32() {
 #[test]
 fn small_calls_match_strided_f64() {
     small_calls_match_strided::<f64>();
+}
+
+/// The large calls again on the other kernel paths this CPU has, in child processes: their
+/// non-temporal stores differ (16, 32 or 64 bytes at a time).
+#[test]
+fn large_calls_on_every_path() {
+    if std::env::var_os("CAUCHY_KERNEL").is_some() {
+        return;
+    }
+    for path in paths::kernel_paths().into_iter().filter(|&p| p != paths::path_in_use()) {
+        let summary = paths::rerun_on(path, "large_", "large_calls_match_strided_f64");
+        println!("kernel path {path}: {summary}");
+    }
 }

@@ -184,8 +184,8 @@ fn job<T: Float>(kind: usize, n: i64) -> u64 {
 
 /// A job per index: f32 and f64, small and pool-sized, every kind of call.
 fn job_by_index(i: usize) -> u64 {
-    let n = if i % 3 == 0 { 1000 } else { 100_000 };
-    if i % 2 == 0 {
+    let n = if i.is_multiple_of(3) { 1000 } else { 100_000 };
+    if i.is_multiple_of(2) {
         job::<f32>(i / 2, n)
     } else {
         job::<f64>(i / 2, n)

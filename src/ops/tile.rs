@@ -140,8 +140,13 @@ impl<T> Tile<'_, T> {
     /// `f` of each element of `buf` (laid out as [`Self::read`] fills it) to operand `k`;
     /// with `streaming`, the rows of a [`Self::neighbours`] tile by non-temporal stores.
     #[inline(always)]
-    unsafe fn write<U: Copy>(&self, k: usize, buf: &[U], f: impl Fn(U) -> T, streaming: bool)
-    where
+    unsafe fn write<U: Copy>(
+        &self,
+        k: usize,
+        buf: &[U],
+        f: impl Fn(U) -> T,
+        streaming: Option<stream::Width>,
+    ) where
         T: Copy,
     {
         let buf: &[U; TILE] = buf.try_into().expect("a tile's buffer");
@@ -152,14 +157,14 @@ impl<T> Tile<'_, T> {
                     q.add(j).write(f(v));
                 }
             }
-        } else if let Some(first) = self.neighbours(&pieces).filter(|_| streaming) {
+        } else if let (Some(first), Some(width)) = (self.neighbours(&pieces), streaming) {
             // Whole rows past the caches where aligned: no read of each line before it is
             // written, which a row in a page of its own pays in full.
             for j in 0..PIECE {
                 let row = first.wrapping_offset(j as isize * step);
                 let vals: [T; GROUP] = std::array::from_fn(|i| f(buf[i * PIECE + j]));
-                if row as usize % 16 == 0 {
-                    stream::stream_out(row, &vals);
+                if (row as usize).is_multiple_of(16) {
+                    stream::stream_out(row, &vals, width);
                 } else {
                     std::ptr::copy_nonoverlapping(vals.as_ptr(), row, GROUP);
                 }

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod cbuild;
+pub mod paths;
 pub mod reference;
 pub mod tensors;
