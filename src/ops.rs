@@ -403,12 +403,14 @@ unsafe fn run_chunks<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
     let direct = reads_in_place(CONTIGUOUS, MODE);
     // Absent operands have NULL base pointers, whose offset addresses are never used.
     let out = |k: usize, base: usize| if ptrs[k].is_null() { null_mut() } else { at(k, base) };
-    let ins = [IMG1, IMG2, GRAD_OUT].map(|k| at(k, 0).cast_const());
-    let outs = [out(GRAD1, 0), out(GRAD2, 0)];
-    if direct && MODE == BACKWARD && (T::ONE_PASS_GRAD || separate(outs, ins)) {
-        // One loop over the run, element by element (and the pairs to redo again).
-        one_pass_grads(p, ins, outs, run.len);
-        return;
+    if direct && MODE == BACKWARD {
+        let ins = [IMG1, IMG2, GRAD_OUT].map(|k| at(k, 0).cast_const());
+        let outs = [out(GRAD1, 0), out(GRAD2, 0)];
+        if T::ONE_PASS_GRAD || separate(outs, ins) {
+            // One loop over the run, element by element (and the pairs to redo again).
+            one_pass_grads(p, ins, outs, run.len);
+            return;
+        }
     }
     let mut s = s.bufs();
     if direct && (MODE == SUM || MODE == FUSED && !p.loss_tensor) {
