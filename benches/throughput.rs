@@ -370,8 +370,8 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
         }
     }
 
-    /// The elements lo..hi, compiled for AVX-512 or AVX2 where the CPU has it (with the
-    /// library's widest non-temporal stores: 64 or 16 bytes).
+    /// The elements lo..hi, compiled for AVX-512 or AVX2 where the CPU has it, with the
+    /// library's widest non-temporal stores there: 64, 32 or 16 bytes.
     fn run(&self, lo: usize, hi: usize) -> T {
         // SAFETY (all calls): the pointers address at least hi elements (see `stream`), and
         // the CPU has the features of the copy called.
@@ -383,24 +383,24 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
         if std::is_x86_feature_detected!("avx2") {
             return unsafe { self.run_avx2(lo, hi) };
         }
-        unsafe { self.body::<false>(lo, hi) }
+        unsafe { self.body::<16>(lo, hi) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run_avx512(&self, lo: usize, hi: usize) -> T {
-        unsafe { self.body::<true>(lo, hi) }
+        unsafe { self.body::<64>(lo, hi) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_avx2(&self, lo: usize, hi: usize) -> T {
-        unsafe { self.body::<false>(lo, hi) }
+        unsafe { self.body::<32>(lo, hi) }
     }
 
-    /// `WIDE`: 64-byte non-temporal stores (AVX-512F).
+    /// `WIDTH`: the bytes of each non-temporal store (64 in a copy for AVX-512F, 32 for AVX).
     #[inline(always)]
-    unsafe fn body<const WIDE: bool>(&self, lo: usize, hi: usize) -> T {
+    unsafe fn body<const WIDTH: usize>(&self, lo: usize, hi: usize) -> T {
         let mut acc = [T::ZERO; L];
         let mut i = lo;
         while i + L <= hi {
@@ -416,7 +416,7 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
                 if w == 1 {
                     v.iter_mut().for_each(|v| *v = -*v);
                 }
-                unsafe { store::<T, NT, WIDE>(dst.add(i), &v) };
+                unsafe { store::<T, NT, WIDTH>(dst.add(i), &v) };
             }
             i += L;
         }
@@ -435,27 +435,28 @@ impl<T: Float, const R: usize, const W: usize, const NT: bool> Stream<T, R, W, N
     }
 }
 
-/// Store L elements at `dst` (64-byte aligned when NT), non-temporal 64 bytes at a time
-/// (`WIDE`: only in a copy compiled for AVX-512F) or 16.
+/// Store L elements at `dst` (64-byte aligned when NT), non-temporal `WIDTH` bytes at a time
+/// (64 only in a copy compiled for AVX-512F, 32 only in one for AVX).
 #[inline(always)]
-unsafe fn store<T: Float, const NT: bool, const WIDE: bool>(dst: *mut T, v: &[T; L]) {
+unsafe fn store<T: Float, const NT: bool, const WIDTH: usize>(dst: *mut T, v: &[T; L]) {
+    /// The stores by `$stream` of vectors `$vec` loaded by `$load`.
     #[cfg(target_arch = "x86_64")]
-    if NT && WIDE {
-        use std::arch::x86_64::{__m512i, _mm512_loadu_si512, _mm512_stream_si512};
-        let (src, dst) = (v.as_ptr().cast::<__m512i>(), dst.cast::<__m512i>());
-        for k in 0..size_of::<[T; L]>() / 64 {
-            unsafe { _mm512_stream_si512(dst.add(k), _mm512_loadu_si512(src.add(k))) };
-        }
-        return;
+    macro_rules! stream {
+        ($vec:ident, $load:ident, $stream:ident) => {{
+            use std::arch::x86_64::{$load, $stream, $vec};
+            let (src, dst) = (v.as_ptr().cast::<$vec>(), dst.cast::<$vec>());
+            for k in 0..size_of::<[T; L]>() / size_of::<$vec>() {
+                unsafe { $stream(dst.add(k), $load(src.add(k))) };
+            }
+            return;
+        }};
     }
     #[cfg(target_arch = "x86_64")]
-    if NT {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
-        let (src, dst) = (v.as_ptr().cast::<__m128i>(), dst.cast::<__m128i>());
-        for k in 0..size_of::<[T; L]>() / 16 {
-            unsafe { _mm_stream_si128(dst.add(k), _mm_loadu_si128(src.add(k))) };
-        }
-        return;
+    match (NT, WIDTH) {
+        (true, 64) => stream!(__m512i, _mm512_loadu_si512, _mm512_stream_si512),
+        (true, 32) => stream!(__m256i, _mm256_loadu_si256, _mm256_stream_si256),
+        (true, _) => stream!(__m128i, _mm_loadu_si128, _mm_stream_si128),
+        (false, _) => {}
     }
     unsafe { dst.cast::<[T; L]>().write(*v) };
 }
