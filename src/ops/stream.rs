@@ -1,8 +1,9 @@
 //! Non-temporal ("streaming") stores for large outputs: written past the caches, an output
 //! neither evicts the inputs still to be read nor costs a read of each line before it is
 //! written (which ordinary stores do). Measured on the f32 backward at 16.7M elements and 2
-//! threads: 22.4 ms with ordinary stores, 17 ms with these. x86-64 only (SSE2, so every path
-//! has them); elsewhere [`stream`] says no and outputs are written plainly.
+//! threads: 22.4 ms with ordinary stores, 17 ms with these. x86-64 only (16 bytes at a time
+//! with SSE2, which every path has; wider where the path has AVX or AVX-512F); elsewhere
+//! [`stream`] says no and outputs are written plainly.
 
 use crate::dispatch::{isa, Isa};
 
@@ -16,9 +17,9 @@ pub(super) const PIECE: usize = 64;
 
 /// The widest non-temporal store the kernel path in use has ([`isa`]): 16 bytes (SSE2, every
 /// x86-64 CPU), 32 (AVX) or 64 (AVX-512F). A full cache line at a time is what the CPU writes
-/// best: float64 backward at 16.7M elements on 2 threads (AVX-512, outputs 64-byte aligned,
-/// in turns) 20.0-21.7 ms with 16-byte stores, 19.1-20.9 with 64-byte ones; float64
-/// loss-and-gradient 19.2 against 16.7-18.1.
+/// best (16-byte stores are not merged): at 16.7M elements on 2 threads (AVX-512, outputs on
+/// a cache line, best of 15 in turns) float64 loss-and-gradient 18.5 ms with 16-byte stores,
+/// 17.0 with 64-byte ones; float64 backward NONE 23.4 and 22.8, float32 8.2 and 7.7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Width {
     Xmm,
