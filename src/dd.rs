@@ -27,6 +27,14 @@ pub fn fast_two_sum(a: f64, b: f64) -> Dd {
     Dd { hi: s, lo: b - (s - a) }
 }
 
+/// `1 + t` for `t = t.hi + t.lo` (`t.hi` finite), as `u + u_lo`: exact but for one rounding
+/// of the low part ([`two_sum`] of 1 and `t.hi`, then `t.lo`).
+#[inline(always)]
+pub fn one_plus(t: Dd) -> Dd {
+    let u = two_sum(1.0, t.hi);
+    Dd { hi: u.hi, lo: u.lo + t.lo }
+}
+
 /// `a * b` exactly as `p + e` (exact while `a * b` neither overflows nor underflows).
 #[inline(always)]
 pub fn two_prod(a: f64, b: f64) -> Dd {

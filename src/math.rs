@@ -72,6 +72,9 @@ pub trait Element:
     /// the pair to be redone by `grad` (never for a pair whose [`Element::factor_parts`] flag
     /// word has a clear sign bit, with a finite `f`).
     fn first_grad(x: Self, y: Self, f: Dd) -> (Self, bool);
+    /// [`Element::first_grad`]'s value (the same bits) for a pair whose loss the sum takes,
+    /// given its `1 + t` (`one`, see [`Also::group`]), which f64 gradients divide by.
+    fn fused_grad(x: Self, y: Self, f: Dd, one: Dd) -> Self;
     /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]; one part
     /// for f32, whose sums use plain lanes, two for f64), and its flag word: sign bit set for a
     /// pair the product lanes do not take (see [`Element::sum_losses`]).
@@ -163,6 +166,12 @@ impl Element for f32 {
     #[inline(always)]
     fn first_grad(x: f32, y: f32, f: Dd) -> (f32, bool) {
         (f32::grad(x, y, f), false)
+    }
+
+    /// (In double, `d^2 + 2` needs no `1 + t`.)
+    #[inline(always)]
+    fn fused_grad(x: f32, y: f32, f: Dd, _: Dd) -> f32 {
+        f32::grad(x, y, f)
     }
 
     #[inline(always)]
@@ -368,6 +377,15 @@ impl Element for f64 {
         (with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d), rare_grad(d, f))
     }
 
+    /// `grad_magnitude`'s quotient halved (`num = a`, `den = 1 + t`): exact powers of two,
+    /// which change no rounding for the pairs the sum takes (`2^-500 <= |d| <= 2^50`, or
+    /// `d = 0`), so the same bits (`fused_gradient_is_the_first_gradient` checks them).
+    #[inline(always)]
+    fn fused_grad(x: f64, y: f64, f: Dd, one: Dd) -> f64 {
+        let d = x - y;
+        with_sign(quotient(d.abs(), one, abs_dd(f)), f.hi, d)
+    }
+
     #[inline(always)]
     fn factor_parts(x: f64, y: f64) -> ([f64; 2], u64) {
         let d = x - y;
@@ -454,7 +472,7 @@ fn with_sign(m: f64, f: f64, d: f64) -> f64 {
 }
 
 /// `f * 2a / (a^2 + 2)` for `0 <= a <= LARGE` and finite `f >= 0`, rounded once: the
-/// denominator as a double-double, one division, and one correction of the quotient.
+/// denominator as a double-double, then [`quotient`].
 #[inline(always)]
 fn grad_magnitude(a: f64, f: Dd) -> f64 {
     let p = two_prod(a, a);
@@ -463,10 +481,16 @@ fn grad_magnitude(a: f64, f: Dd) -> f64 {
     let big = if p.hi > 2.0 { p.hi } else { 2.0 };
     let small = if p.hi > 2.0 { 2.0 } else { p.hi };
     let s = fast_two_sum(big, small);
-    let (num, den, den_lo) = (2.0 * a, s.hi, s.lo + p.lo);
-    let inv = 1.0 / den;
+    quotient(2.0 * a, Dd { hi: s.hi, lo: s.lo + p.lo }, f)
+}
+
+/// `f * num / den` for `num >= 0` and `den >= 1` as a double-double, rounded once: one
+/// division, and one correction of the quotient.
+#[inline(always)]
+fn quotient(num: f64, den: Dd, f: Dd) -> f64 {
+    let inv = 1.0 / den.hi;
     let q = num * inv;
-    let q_lo = (q.mul_add(-den, num) - q * den_lo) * inv;
+    let q_lo = (q.mul_add(-den.hi, num) - q * den.lo) * inv;
     let hi = q * f.hi;
     hi + (q.mul_add(f.hi, -hi) + (q * f.lo + q_lo * f.hi))
 }
@@ -627,6 +651,54 @@ mod tests {
             (1e300, 0.0),
             (5e-324, 0.0),
         ]);
+    }
+
+    /// The fused call's gradients (from the sum's `1 + t`) have the first pass's bits for
+    /// every pair the sum's lanes take: log-uniform residuals over the lanes' whole range,
+    /// its ends, and `t` around 2^53 (where `dd_step`'s own `1 + t` stops being exact), with
+    /// upstream factors exact in one double and not.
+    #[test]
+    fn fused_gradient_is_the_first_gradient() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut ds: Vec<f64> = (0..200_000)
+            .map(|_| {
+                let r = next();
+                let e = -500.0 + 550.0 * (r >> 11) as f64 / (1u64 << 53) as f64;
+                let d = 2f64.powf(e) * (1.0 + (r % 1000) as f64 / 1000.0);
+                if r & 1 == 0 {
+                    d
+                } else {
+                    -d
+                }
+            })
+            .collect();
+        for edge in [0.0, TINY, 2f64.powi(26), 2f64.powf(26.5), 2f64.powi(27), 2f64.powi(50)] {
+            ds.extend([edge, -edge, edge * (1.0 + f64::EPSILON), edge * (1.0 - f64::EPSILON)]);
+        }
+        let factors = [Dd::new(1.0), upstream_factor(1.0, 3.0), upstream_factor(-0.75, 6144.0)];
+        let mut checked = 0;
+        for (i, &d) in ds.iter().enumerate() {
+            // The residual as x - y, with y away from 0 for two pairs in three.
+            let y = 0.375 * (i % 3) as f64;
+            let x = d + y;
+            let ([hi, lo], flag) = f64::factor_parts(x, y);
+            if flag >> 63 != 0 {
+                continue; // not taken by the lanes, so redone apart
+            }
+            let one = crate::dd::one_plus(Dd { hi, lo });
+            for f in factors {
+                let (first, fused) = (f64::first_grad(x, y, f).0, f64::fused_grad(x, y, f, one));
+                assert_eq!(first.to_bits(), fused.to_bits(), "x = {x:e}, y = {y:e}, f = {f:?}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 190_000, "{checked} pairs checked");
     }
 
     #[test]

@@ -534,9 +534,11 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     }
 
     #[inline(always)]
-    fn group(&mut self, j: usize, x: &[T; N], y: &[T; N]) {
+    fn group(&mut self, j: usize, x: &[T; N], y: &[T; N], [hi, lo]: &[[f64; N]; 2]) {
         // A pair the sum would refuse (so that the caller redoes the span) may get any value.
-        let v: [T; N] = std::array::from_fn(|k| T::first_grad(x[k], y[k], self.factor).0);
+        let v: [T; N] = std::array::from_fn(|k| {
+            T::fused_grad(x[k], y[k], self.factor, Dd { hi: hi[k], lo: lo[k] })
+        });
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
             // SAFETY: (of `fused_span`) each present output is writable for the span, and
             // 16-byte aligned at its start (so at each group) when streamed.

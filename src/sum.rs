@@ -20,7 +20,7 @@
 //! by one without an error of up to half a subnormal step each, which adds up; they are summed
 //! apart, scaled by [`TINY_SCALE`], and scaled back once at the end.
 
-use crate::dd::{fast_two_sum, two_sum, Dd};
+use crate::dd::{fast_two_sum, one_plus, two_sum, Dd};
 use crate::log64::log_dd;
 use crate::prefetch::group_ahead;
 
@@ -161,8 +161,9 @@ impl Total {
 /// What [`Acc::try_add_factors`] also does with each group of values (a trait, not a closure:
 /// a closure was compiled apart, without the kernels' target features, and called per group).
 pub trait Also<A, const N: usize> {
-    /// Take the group of values from index `j` on.
-    fn group(&mut self, j: usize, a: &[A; N], b: &[A; N]);
+    /// Take the group of values from index `j` on, with `1 + t` of each pair `k` as the
+    /// double-double `ones[0][k] + ones[1][k]` ([`one_plus`] of the parts `t_of` gave).
+    fn group(&mut self, j: usize, a: &[A; N], b: &[A; N], ones: &[[f64; N]; 2]);
 
     /// Whether the loop asks for the values ahead of each group ([`group_ahead`]).
     #[inline(always)]
@@ -174,7 +175,7 @@ pub trait Also<A, const N: usize> {
 /// Nothing more.
 impl<A, const N: usize> Also<A, N> for () {
     #[inline(always)]
-    fn group(&mut self, _: usize, _: &[A; N], _: &[A; N]) {}
+    fn group(&mut self, _: usize, _: &[A; N], _: &[A; N], _: &[[f64; N]; 2]) {}
 }
 
 /// A finished block's sum ([`Acc::finish`]).
@@ -338,14 +339,23 @@ impl Acc {
                 // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
                 // microseconds, f64 20 against 11.
                 if !DD {
-                    also.group(j, ga, gb);
+                    // (The f32 gradients do not read `ones`, which the compiler then drops.)
+                    also.group(j, ga, gb, &ones(&parts));
                 }
+                // For double-double lanes `1 + t` is formed in the steps' loop: in a loop of
+                // its own, the compiler shuffled and spilled it (f64 fused call at 6144
+                // elements 2.5 times as slow).
+                let mut dd_ones = [[0.0; N]; 2];
                 for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
                     flags[k] |= flag;
                     factor_step::<DD>(&mut local[k], &mut local_lo[k], t, t_lo);
+                    if DD {
+                        let one = one_plus(Dd { hi: t, lo: t_lo });
+                        (dd_ones[0][k], dd_ones[1][k]) = (one.hi, one.lo);
+                    }
                 }
                 if DD {
-                    also.group(j, ga, gb);
+                    also.group(j, ga, gb, &dd_ones);
                 }
                 j += N;
             }
@@ -510,8 +520,10 @@ fn factor_step<const DD: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
 /// normalised: it grows by about 2^-52 of `q` per step) and `t = t_hi + t_lo`, all >= 0.
 #[inline(always)]
 fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
-    // 1 + t = u + u_lo: Fast2Sum's error is exact (|1| >= t, or else u - 1 is exact and
-    // within a factor 2 of t).
+    // 1 + t = u + u_lo: Fast2Sum's error is exact below t = 2^53 (|1| >= t, or else u - 1 is
+    // exact and within a factor 2 of t); above, u + u_lo is within 2^-52 of 1 + t, which
+    // moves its loss (above 36) by 2^-57 of itself. (`one_plus` is exact, for two more
+    // operations.)
     let u = 1.0 + t;
     let u_lo = (t - (u - 1.0)) + t_lo;
     // q u = p + p_lo, to about 2^-105.
@@ -521,6 +533,18 @@ fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
     let (big, small) = if p > t { (p, t) } else { (t, p) };
     let s = big + small;
     (s, (small - (s - big)) + t_lo + p_lo)
+}
+
+/// `1 + t` of each pair of a group, from its parts `[t, t_lo]`, as the arrays of the high and
+/// the low parts ([`one_plus`]; arrays of parts stay in vector registers).
+#[inline(always)]
+fn ones<const N: usize>(parts: &[([f64; 2], u64); N]) -> [[f64; N]; 2] {
+    let mut ones = [[0.0; N]; 2];
+    for (k, &([hi, lo], _)) in parts.iter().enumerate() {
+        let one = one_plus(Dd { hi, lo });
+        (ones[0][k], ones[1][k]) = (one.hi, one.lo);
+    }
+    ones
 }
 
 /// Call `f(lanes, k, a, b)` for each `j`, `a = vals[0][j]` and `b = vals[1][j]` (equally long
