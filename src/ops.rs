@@ -488,7 +488,7 @@ unsafe fn run_chunk_loop<T: Element, const CONTIGUOUS: bool, const MODE: u8>(
 /// The fused call's loss sum and gradients of a span in one loop, so that the sum's
 /// arithmetic runs while the gradients' divisions are under way: the groups of
 /// [`Element::try_sum_losses`] also write their gradients to `outs` (NULL: absent), by
-/// [`Element::first_grad`] (a span with a pair to redo is refused by the sum). Returns false
+/// [`Element::fused_grad`] (a span with a pair to redo is refused by the sum). Returns false
 /// where it did not add the span's losses (the gradients may be written): where an output is
 /// an input (its gradients would overwrite the values a refused sum reads again), the
 /// upstream is a tensor (the groups take the scalar factor), streamed outputs are not 16-byte
@@ -687,7 +687,7 @@ unsafe fn write_each<T: Element, const FIRST: bool, const SECOND: bool>(
             g2.add(j).write(v.neg());
         }
     };
-    let Some((head, width)) = stream.and_then(|w| Some((stream::widest_head([g1, g2], w)?, w)))
+    let Some((head, width)) = stream.and_then(|w| stream::widest_head([g1, g2], w).map(|h| (h, w)))
     else {
         return (0..len).for_each(|j| put(j, grad(j)));
     };

@@ -309,7 +309,7 @@ impl Acc {
         mut also: impl Also<A, N>,
     ) -> bool {
         const { assert!(N == prod_lanes(DD)) };
-        if !self.pos.is_multiple_of(N) || a.len() % N != 0 {
+        if !self.pos.is_multiple_of(N) || !a.len().is_multiple_of(N) {
             return false;
         }
         let saved = (self.prod, self.prod_lo, self.prod_exp, self.pos);

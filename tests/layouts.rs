@@ -813,9 +813,9 @@ fn small_calls_match_strided<T: Float>() {
 /// time where they are 16-byte aligned, and whose contiguous sums read their inputs in place a
 /// span at a time: the bits of the same data through strided views (which never stream, and
 /// sum a chunk at a time), with the outputs at each alignment the stores tell apart
-/// ([`line_offsets`]), and nothing around them written, and in place. One residual in 997 is huge (`t` above the product lanes'
-/// limit), so that spans and chunks refuse the direct sum; in float64 one in 4099 is beyond
-/// 2^500, so that gradients are redone.
+/// ([`line_offsets`]), and nothing around them written, and in place. One residual in 997 is
+/// huge (`t` above the product lanes' limit), so that spans and chunks refuse the direct sum;
+/// in float64 one in 4099 is beyond 2^500, so that gradients are redone.
 fn large_calls_match_strided<T: Float>() {
     let n = (1 << 22) / std::mem::size_of::<T>() + 77; // past the threshold; a partial chunk
     let shape = [n as i64];
