@@ -27,12 +27,15 @@ pub fn fast_two_sum(a: f64, b: f64) -> Dd {
     Dd { hi: s, lo: b - (s - a) }
 }
 
-/// `1 + t` for `t = t.hi + t.lo` (`t.hi` finite), as `u + u_lo`: exact but for one rounding
-/// of the low part ([`two_sum`] of 1 and `t.hi`, then `t.lo`).
+/// `1 + t` for `t = t.hi + t.lo >= 0` (`t.hi` finite), as `u + u_lo`: Fast2Sum of 1 and
+/// `t.hi`, then `t.lo`. Exact but for one rounding of the low part below `t = 2^53` (where
+/// `1 >= t`, or else `u - 1` is exact and within a factor 2 of `t`); above, within 2^-53 of
+/// `1 + t` (the rounding of `u - 1`). Four operations, where an exact [`two_sum`] takes seven:
+/// the float64 sums take one per element, and the fused call's gradients share it.
 #[inline(always)]
 pub fn one_plus(t: Dd) -> Dd {
-    let u = two_sum(1.0, t.hi);
-    Dd { hi: u.hi, lo: u.lo + t.lo }
+    let u = 1.0 + t.hi;
+    Dd { hi: u, lo: (t.hi - (u - 1.0)) + t.lo }
 }
 
 /// `a * b` exactly as `p + e` (exact while `a * b` neither overflows nor underflows).

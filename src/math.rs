@@ -5,7 +5,7 @@
 //! (`dd`), switches to `log(d^2/2) = 2 log(|d|/sqrt 2)` where `d*d` would overflow, and to the
 //! exact half difference `h = x/2 - y/2` where `x - y` itself overflows.
 
-use crate::dd::{fast_two_sum, two_prod, two_sum, Dd};
+use crate::dd::{one_plus, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
 use crate::sum::{above_max_t, Acc, Also, Rare, DD_LANES, LANES};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
@@ -377,9 +377,8 @@ impl Element for f64 {
         (with_sign(grad_magnitude(d.abs(), abs_dd(f)), f.hi, d), rare_grad(d, f))
     }
 
-    /// `grad_magnitude`'s quotient halved (`num = a`, `den = 1 + t`): exact powers of two,
-    /// which change no rounding for the pairs the sum takes (`2^-500 <= |d| <= 2^50`, or
-    /// `d = 0`), so the same bits (`fused_gradient_is_the_first_gradient` checks them).
+    /// `grad_magnitude`'s operations, with the sum's `1 + t` of the pair (formed from the same
+    /// `t = (d/2) d`: the same bits, which `fused_gradient_is_the_first_gradient` checks).
     #[inline(always)]
     fn fused_grad(x: f64, y: f64, f: Dd, one: Dd) -> f64 {
         let d = x - y;
@@ -471,17 +470,15 @@ fn with_sign(m: f64, f: f64, d: f64) -> f64 {
     f64::from_bits(m.to_bits() ^ ((f.to_bits() ^ d.to_bits()) & (1 << 63)))
 }
 
-/// `f * 2a / (a^2 + 2)` for `0 <= a <= LARGE` and finite `f >= 0`, rounded once: the
-/// denominator as a double-double, then [`quotient`].
+/// `f * 2a / (a^2 + 2) = f * a / (1 + t)` for `0 <= a <= LARGE` and finite `f >= 0`:
+/// `t = a^2/2` exactly (`a/2` is exact but for subnormal `a`, whose `t` is far below an ULP of
+/// 1), its `1 + t` by [`one_plus`], the float64 sums' own (so that the fused call shares it),
+/// then [`quotient`]. Below `a = 2^26.5` the result is rounded once from a double-double;
+/// above, `1 + t` is within 2^-53 of itself, so the result within half an ULP plus 2^-53
+/// relative (under 1.5 ULP).
 #[inline(always)]
 fn grad_magnitude(a: f64, f: Dd) -> f64 {
-    let p = two_prod(a, a);
-    // p.hi + 2 with its exact error: Fast2Sum with the larger operand first, as p.hi >= 0
-    // (plain compares, one max and one min; a NaN p.hi is redone by `grad_rare` anyway).
-    let big = if p.hi > 2.0 { p.hi } else { 2.0 };
-    let small = if p.hi > 2.0 { 2.0 } else { p.hi };
-    let s = fast_two_sum(big, small);
-    quotient(2.0 * a, Dd { hi: s.hi, lo: s.lo + p.lo }, f)
+    quotient(a, one_plus(two_prod(0.5 * a, a)), f)
 }
 
 /// `f * num / den` for `num >= 0` and `den >= 1` as a double-double, rounded once: one
@@ -492,7 +489,7 @@ fn quotient(num: f64, den: Dd, f: Dd) -> f64 {
     let q = num * inv;
     let q_lo = (q.mul_add(-den.hi, num) - q * den.lo) * inv;
     let hi = q * f.hi;
-    hi + (q.mul_add(f.hi, -hi) + (q * f.lo + q_lo * f.hi))
+    hi + (q.mul_add(f.hi, -hi) + q_lo.mul_add(f.hi, q * f.lo))
 }
 
 /// The gradient where [`grad_magnitude`] does not apply: `|d|` beyond `LARGE` (or NaN), an
@@ -655,7 +652,7 @@ mod tests {
 
     /// The fused call's gradients (from the sum's `1 + t`) have the first pass's bits for
     /// every pair the sum's lanes take: log-uniform residuals over the lanes' whole range,
-    /// its ends, and `t` around 2^53 (where `dd_step`'s own `1 + t` stops being exact), with
+    /// its ends, and `t` around 2^53 (where `one_plus` stops being exact), with
     /// upstream factors exact in one double and not.
     #[test]
     fn fused_gradient_is_the_first_gradient() {
@@ -691,7 +688,7 @@ mod tests {
             if flag >> 63 != 0 {
                 continue; // not taken by the lanes, so redone apart
             }
-            let one = crate::dd::one_plus(Dd { hi, lo });
+            let one = one_plus(Dd { hi, lo });
             for f in factors {
                 let (first, fused) = (f64::first_grad(x, y, f).0, f64::fused_grad(x, y, f, one));
                 assert_eq!(first.to_bits(), fused.to_bits(), "x = {x:e}, y = {y:e}, f = {f:?}");

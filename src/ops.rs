@@ -536,9 +536,12 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
     #[inline(always)]
     fn group(&mut self, j: usize, x: &[T; N], y: &[T; N], [hi, lo]: &[[f64; N]; 2]) {
         // A pair the sum would refuse (so that the caller redoes the span) may get any value.
-        let v: [T; N] = std::array::from_fn(|k| {
-            T::fused_grad(x[k], y[k], self.factor, Dd { hi: hi[k], lo: lo[k] })
-        });
+        // A loop, not `array::from_fn`, which the compiler may leave uninlined (then without
+        // the kernels' target features: a library call per multiply-add).
+        let mut v = [T::ZERO; N];
+        for (k, v) in v.iter_mut().enumerate() {
+            *v = T::fused_grad(x[k], y[k], self.factor, Dd { hi: hi[k], lo: lo[k] });
+        }
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
             // SAFETY: (of `fused_span`) each present output is writable for the span, and
             // 16-byte aligned at its start (so at each group) when streamed.

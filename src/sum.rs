@@ -342,9 +342,10 @@ impl Acc {
                     // (The f32 gradients do not read `ones`, which the compiler then drops.)
                     also.group(j, ga, gb, &ones(&parts));
                 }
-                // For double-double lanes `1 + t` is formed in the steps' loop: in a loop of
-                // its own, the compiler shuffled and spilled it (f64 fused call at 6144
-                // elements 2.5 times as slow).
+                // For double-double lanes `1 + t` is formed in the steps' loop, by the
+                // operations of `dd_step`'s own, which the compiler shares: in a loop of its
+                // own, it was shuffled and spilled (f64 fused call at 6144 elements 2.5 times
+                // as slow).
                 let mut dd_ones = [[0.0; N]; 2];
                 for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
                     flags[k] |= flag;
@@ -520,12 +521,9 @@ fn factor_step<const DD: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
 /// normalised: it grows by about 2^-52 of `q` per step) and `t = t_hi + t_lo`, all >= 0.
 #[inline(always)]
 fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
-    // 1 + t = u + u_lo: Fast2Sum's error is exact below t = 2^53 (|1| >= t, or else u - 1 is
-    // exact and within a factor 2 of t); above, u + u_lo is within 2^-52 of 1 + t, which
-    // moves its loss (above 36) by 2^-57 of itself. (`one_plus` is exact, for two more
-    // operations.)
-    let u = 1.0 + t;
-    let u_lo = (t - (u - 1.0)) + t_lo;
+    // 1 + t = u + u_lo, exact below t = 2^53; above, within 2^-53 of itself, which moves its
+    // loss (above 36) by 2^-58 of itself.
+    let Dd { hi: u, lo: u_lo } = one_plus(Dd { hi: t, lo: t_lo });
     // q u = p + p_lo, to about 2^-105.
     let p = q * u;
     let p_lo = q_lo.mul_add(u, q.mul_add(u_lo, q.mul_add(u, -p)));
