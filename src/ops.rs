@@ -540,7 +540,7 @@ impl<T: Element, const N: usize> Also<T, N> for SpanGrads<T> {
         // the kernels' target features: a library call per multiply-add).
         let mut v = [T::ZERO; N];
         for (k, v) in v.iter_mut().enumerate() {
-            *v = T::fused_grad(x[k], y[k], self.factor, Dd { hi: hi[k], lo: lo[k] });
+            *v = T::fused_grad(x[k], y[k], self.factor, [hi[k], lo[k]]);
         }
         for (o, v) in self.outs.into_iter().zip([v, v.map(T::neg)]) {
             // SAFETY: (of `fused_span`) each present output is writable for the span, and

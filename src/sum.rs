@@ -161,8 +161,10 @@ impl Total {
 /// What [`Acc::try_add_factors`] also does with each group of values (a trait, not a closure:
 /// a closure was compiled apart, without the kernels' target features, and called per group).
 pub trait Also<A, const N: usize> {
-    /// Take the group of values from index `j` on, with `1 + t` of each pair `k` as the
-    /// double-double `ones[0][k] + ones[1][k]` ([`one_plus`] of the parts `t_of` gave).
+    /// Take the group of values from index `j` on, with what the loop formed for each pair
+    /// `k`: for double-double lanes its `1 + t` as `ones[0][k] + ones[1][k]` ([`one_plus`] of
+    /// the parts `t_of` gave, as `dd_step` forms it); for plain lanes `1 + t` rounded (the
+    /// step's factor) and the second part `t_of` gave.
     fn group(&mut self, j: usize, a: &[A; N], b: &[A; N], ones: &[[f64; N]; 2]);
 
     /// Whether the loop asks for the values ahead of each group ([`group_ahead`]).
@@ -332,15 +334,18 @@ impl Acc {
                 if also.ahead() {
                     group_ahead(ga, gb);
                 }
-                let parts: [([f64; 2], u64); N] = std::array::from_fn(|k| t_of(ga[k], gb[k]));
+                // (Loops, not `array::from_fn`: see `SpanGrads::group`.)
+                let mut parts = [([0.0; 2], 0); N];
+                for (k, p) in parts.iter_mut().enumerate() {
+                    *p = t_of(ga[k], gb[k]);
+                }
                 // `also` before the plain steps, so that its long operations (the f32
-                // gradients' divisions) start first; after the double-double ones, whose
+                // gradients' reciprocals) start first; after the double-double ones, whose
                 // parts are then dead (live, they spilled the vector registers). Measured in
                 // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
                 // microseconds, f64 20 against 11.
                 if !DD {
-                    // (The f32 gradients do not read `ones`, which the compiler then drops.)
-                    also.group(j, ga, gb, &ones(&parts));
+                    also.group(j, ga, gb, &plain_ones(&parts));
                 }
                 // For double-double lanes `1 + t` is formed in the steps' loop, by the
                 // operations of `dd_step`'s own, which the compiler shares: in a loop of its
@@ -533,14 +538,13 @@ fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
     (s, (small - (s - big)) + t_lo + p_lo)
 }
 
-/// `1 + t` of each pair of a group, from its parts `[t, t_lo]`, as the arrays of the high and
-/// the low parts ([`one_plus`]; arrays of parts stay in vector registers).
+/// What a group of plain lanes gives [`Also::group`]: `1 + t` of each pair, rounded, and the
+/// second parts `t_of` gave (arrays of parts stay in vector registers).
 #[inline(always)]
-fn ones<const N: usize>(parts: &[([f64; 2], u64); N]) -> [[f64; N]; 2] {
+fn plain_ones<const N: usize>(parts: &[([f64; 2], u64); N]) -> [[f64; N]; 2] {
     let mut ones = [[0.0; N]; 2];
-    for (k, &([hi, lo], _)) in parts.iter().enumerate() {
-        let one = one_plus(Dd { hi, lo });
-        (ones[0][k], ones[1][k]) = (one.hi, one.lo);
+    for (k, &([t, second], _)) in parts.iter().enumerate() {
+        (ones[0][k], ones[1][k]) = (1.0 + t, second);
     }
     ones
 }
