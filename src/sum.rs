@@ -85,6 +85,10 @@ const fn renorm_every(dd: bool) -> usize {
     8 * prod_lanes(dd)
 }
 
+/// The least `q` of every double-double lane from which they take their whole products
+/// (2^-30: see [`Acc::renormalise`]).
+const WHOLE_FROM: f64 = 9.313225746154785e-10;
+
 /// A product lane at or above this (2^64) is renormalised: `1 + q` is then `q` to 2^-64.
 const RENORM_AT: f64 = 18446744073709551616.0;
 
@@ -194,10 +198,13 @@ pub struct Acc {
     pos: usize,
     /// Product lanes: lane `k`'s factors `1 + t` multiply to
     /// `(1 + prod[k] + prod_lo[k]) * 2^prod_exp[k]`, whose log is the sum of its losses
-    /// (`prod_lo` is 0 for plain lanes, and not kept normalised for double-double ones).
+    /// (`prod_lo` is 0 for plain lanes, and not kept normalised for double-double ones); to
+    /// `(prod[k] + prod_lo[k]) * 2^prod_exp[k]` once `whole` (see [`Acc::renormalise`]).
     prod: [f64; DD_LANES],
     prod_lo: [f64; DD_LANES],
     prod_exp: [i64; DD_LANES],
+    /// Whether the double-double lanes hold their whole products (`1 + q`), not `q`.
+    whole: bool,
 }
 
 impl Acc {
@@ -274,19 +281,25 @@ impl Acc {
             let (piece, piece_lo);
             ((piece, hi), (piece_lo, lo)) = (hi.split_at(len), lo.split_at(len));
             if DD {
-                let mut q = (self.prod, self.prod_lo);
-                for_lanes::<DD_LANES, _>(
-                    self.pos,
-                    [piece, piece_lo],
-                    &mut q,
-                    |(q, q_lo), k, t, t_lo| factor_step::<true>(&mut q[k], &mut q_lo[k], t, t_lo),
-                );
-                (self.prod, self.prod_lo) = q;
+                /// The double-double steps of a piece, for a constant form of the lanes.
+                #[inline(always)]
+                fn dd_piece<const WHOLE: bool>(acc: &mut Acc, piece: [&[f64]; 2]) {
+                    let mut q = (acc.prod, acc.prod_lo);
+                    for_lanes::<DD_LANES, _>(acc.pos, piece, &mut q, |(q, q_lo), k, t, t_lo| {
+                        factor_step::<true, WHOLE>(&mut q[k], &mut q_lo[k], t, t_lo)
+                    });
+                    (acc.prod, acc.prod_lo) = q;
+                }
+                if self.whole {
+                    dd_piece::<true>(self, [piece, piece_lo]);
+                } else {
+                    dd_piece::<false>(self, [piece, piece_lo]);
+                }
             } else {
                 // `piece` twice: the second is never read.
                 let q = self.prod.first_chunk_mut::<LANES>().expect("LANES <= DD_LANES");
                 for_lanes::<LANES, _>(self.pos, [piece, piece], q, |q, k, t, _| {
-                    factor_step::<false>(&mut q[k], &mut 0.0, t, 0.0)
+                    factor_step::<false, false>(&mut q[k], &mut 0.0, t, 0.0)
                 });
             }
             self.pos += len;
@@ -314,7 +327,7 @@ impl Acc {
         if !self.pos.is_multiple_of(N) || !a.len().is_multiple_of(N) {
             return false;
         }
-        let saved = (self.prod, self.prod_lo, self.prod_exp, self.pos);
+        let saved = (self.prod, self.prod_lo, self.prod_exp, self.pos, self.whole);
         let mut flags = [0; N];
         // The pieces of `add_log_factors`, written out again: shared through a closure, the
         // closure was compiled apart, without the kernels' target features (8x slower).
@@ -327,52 +340,22 @@ impl Acc {
             let q = self.prod.first_chunk_mut::<N>().expect("N <= DD_LANES");
             let q_lo = self.prod_lo.first_chunk_mut::<N>().expect("N <= DD_LANES");
             let (mut local, mut local_lo) = (*q, *q_lo);
-            for (ga, gb) in piece_a.chunks_exact(N).zip(piece_b.chunks_exact(N)) {
-                // Arrays of constant length, which the compiler keeps in vector registers.
-                let (ga, gb): (&[A; N], &[A; N]) =
-                    (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
-                if also.ahead() {
-                    group_ahead(ga, gb);
-                }
-                // (Loops, not `array::from_fn`: see `SpanGrads::group`.)
-                let mut parts = [([0.0; 2], 0); N];
-                for (k, p) in parts.iter_mut().enumerate() {
-                    *p = t_of(ga[k], gb[k]);
-                }
-                // `also` before the plain steps, so that its long operations (the f32
-                // gradients' reciprocals) start first; after the double-double ones, whose
-                // parts are then dead (live, they spilled the vector registers). Measured in
-                // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
-                // microseconds, f64 20 against 11.
-                if !DD {
-                    also.group(j, ga, gb, &plain_ones(&parts));
-                }
-                // For double-double lanes `1 + t` is formed in the steps' loop, by the
-                // operations of `dd_step`'s own, which the compiler shares: in a loop of its
-                // own, it was shuffled and spilled (f64 fused call at 6144 elements 2.5 times
-                // as slow).
-                let mut dd_ones = [[0.0; N]; 2];
-                for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
-                    flags[k] |= flag;
-                    factor_step::<DD>(&mut local[k], &mut local_lo[k], t, t_lo);
-                    if DD {
-                        let one = one_plus(Dd { hi: t, lo: t_lo });
-                        (dd_ones[0][k], dd_ones[1][k]) = (one.hi, one.lo);
-                    }
-                }
-                if DD {
-                    also.group(j, ga, gb, &dd_ones);
-                }
-                j += N;
+            let lanes = (&mut local, &mut local_lo);
+            let piece = [piece_a, piece_b];
+            if DD && self.whole {
+                factor_groups::<_, DD, true, N>(lanes, piece, &t_of, &mut also, &mut flags, j);
+            } else {
+                factor_groups::<_, DD, false, N>(lanes, piece, &t_of, &mut also, &mut flags, j);
             }
             *q = local;
             if DD {
                 *q_lo = local_lo;
             }
+            j += len;
             self.pos += len;
         }
         if flags.iter().fold(0, |f, &l| f | l) >> 63 != 0 {
-            (self.prod, self.prod_lo, self.prod_exp, self.pos) = saved;
+            (self.prod, self.prod_lo, self.prod_exp, self.pos, self.whole) = saved;
             return false;
         }
         true
@@ -391,9 +374,30 @@ impl Acc {
 
     /// Move the binary exponent of each product lane at or above [`RENORM_AT`] to `prod_exp`:
     /// `1 + q` becomes `(1 + q) 2^-e 2^e`, kept as `(1 + (m - 1) + 2^-e) 2^e` for `m = q 2^-e`
-    /// in [1, 2) (plain lanes, not `DD`: without the `2^-e`, below 2^-64 of the product).
+    /// in [1, 2) (plain lanes, not `DD`: without the `2^-e`, below 2^-64 of the product), and a
+    /// whole product `p` as `(p 2^-e) 2^e`.
+    ///
+    /// Double-double lanes first take their whole products once every lane's `q` is at least
+    /// [`WHOLE_FROM`] (or renormalised): a step is then `p' = p (1 + t)`, four operations where
+    /// `q' = q (1 + t) + t` takes eleven. A whole product carries its error relative to
+    /// itself, about 2^-104 per step, which is 2^-74 of a lane's loss sum `log p` from then on
+    /// (`q` keeps it relative to `q`, as tiny losses need).
     #[inline(always)] // into the callers' AVX2 copies (else its multiply-add is a libm call)
     fn renormalise<const DD: bool>(&mut self) {
+        if DD
+            && !self.whole
+            && (0..DD_LANES).all(|k| self.prod[k] >= WHOLE_FROM || self.prod_exp[k] > 0)
+        {
+            for k in 0..DD_LANES {
+                // 1 + q exactly as a double-double but for one rounding of the low part.
+                let u = two_sum(1.0, self.prod[k]);
+                let p = fast_two_sum(u.hi, u.lo + self.prod_lo[k]);
+                (self.prod[k], self.prod_lo[k]) = (p.hi, p.lo);
+            }
+            self.whole = true;
+        }
+        // Whether the lanes' 1 is implicit (in all but whole products).
+        let implicit = !(DD && self.whole);
         // Arithmetic instead of selects, so that the loop vectorises: for a lane below
         // RENORM_AT, `e = 0`, `q * 1 - 0 = q` and the low part takes `1 * 0`.
         for k in 0..prod_lanes(DD) {
@@ -401,9 +405,10 @@ impl Acc {
             let big = (q >= RENORM_AT) as u64;
             let e = ((q.to_bits() >> 52) - 1023) & big.wrapping_neg();
             let scale = f64::from_bits((1023 - e) << 52);
-            self.prod[k] = q * scale - big as f64;
+            let one = if implicit { big as f64 } else { 0.0 };
+            self.prod[k] = q * scale - one;
             if DD {
-                let lo = self.prod_lo[k].mul_add(scale, scale * big as f64);
+                let lo = self.prod_lo[k].mul_add(scale, scale * one);
                 let s = fast_two_sum(self.prod[k], lo);
                 (self.prod[k], self.prod_lo[k]) = (s.hi, s.lo);
             }
@@ -465,8 +470,12 @@ impl Acc {
         for k in 0..self.pos.min(DD_LANES) {
             let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
             if (q, q_lo, e) != (0.0, 0.0, 0) {
-                let u = two_sum(1.0, q);
-                let u = fast_two_sum(u.hi, u.lo + q_lo);
+                let u = if self.whole {
+                    fast_two_sum(q, q_lo)
+                } else {
+                    let u = two_sum(1.0, q);
+                    fast_two_sum(u.hi, u.lo + q_lo)
+                };
                 total.sum = total.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
             }
         }
@@ -511,11 +520,65 @@ fn lane_add(hi: &mut f64, lo: &mut f64, v: f64) {
     (*hi, *lo) = (s.hi, *lo + s.lo);
 }
 
-/// One product lane's step for the factor `1 + t`: `q' = q (1 + t) + t`, in double-double
-/// (`DD`, with `t = t + t_lo`) or plain (`q_lo` and `t_lo` not read).
+/// The groups of one piece of [`Acc::try_add_factors`], `N` values at a time from index `j`
+/// of its values on, for a constant form of the lanes (`WHOLE`: see [`Acc::renormalise`]).
 #[inline(always)]
-fn factor_step<const DD: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
-    if DD {
+fn factor_groups<A: Copy, const DD: bool, const WHOLE: bool, const N: usize>(
+    (local, local_lo): (&mut [f64; N], &mut [f64; N]),
+    [piece_a, piece_b]: [&[A]; 2],
+    t_of: &impl Fn(A, A) -> ([f64; 2], u64),
+    also: &mut impl Also<A, N>,
+    flags: &mut [u64; N],
+    mut j: usize,
+) {
+    for (ga, gb) in piece_a.chunks_exact(N).zip(piece_b.chunks_exact(N)) {
+        // Arrays of constant length, which the compiler keeps in vector registers.
+        let (ga, gb): (&[A; N], &[A; N]) =
+            (ga.try_into().expect("a group"), gb.try_into().expect("a group"));
+        if also.ahead() {
+            group_ahead(ga, gb);
+        }
+        // (Loops, not `array::from_fn`: see `SpanGrads::group`.)
+        let mut parts = [([0.0; 2], 0); N];
+        for (k, p) in parts.iter_mut().enumerate() {
+            *p = t_of(ga[k], gb[k]);
+        }
+        // `also` before the plain steps, so that its long operations (the f32
+        // gradients' reciprocals) start first; after the double-double ones, whose
+        // parts are then dead (live, they spilled the vector registers). Measured in
+        // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
+        // microseconds, f64 20 against 11.
+        if !DD {
+            also.group(j, ga, gb, &plain_ones(&parts));
+        }
+        // For double-double lanes `1 + t` is formed in the steps' loop, by the
+        // operations of `dd_step`'s own, which the compiler shares: in a loop of its
+        // own, it was shuffled and spilled (f64 fused call at 6144 elements 2.5 times
+        // as slow).
+        let mut dd_ones = [[0.0; N]; 2];
+        for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
+            flags[k] |= flag;
+            factor_step::<DD, WHOLE>(&mut local[k], &mut local_lo[k], t, t_lo);
+            if DD {
+                let one = one_plus(Dd { hi: t, lo: t_lo });
+                (dd_ones[0][k], dd_ones[1][k]) = (one.hi, one.lo);
+            }
+        }
+        if DD {
+            also.group(j, ga, gb, &dd_ones);
+        }
+        j += N;
+    }
+}
+
+/// One product lane's step for the factor `1 + t`: `q' = q (1 + t) + t`, in double-double
+/// (`DD`, with `t = t + t_lo`) or plain (`q_lo` and `t_lo` not read); for double-double
+/// lanes that hold their whole products (`WHOLE`), `p' = p (1 + t)`.
+#[inline(always)]
+fn factor_step<const DD: bool, const WHOLE: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
+    if DD && WHOLE {
+        (*q, *q_lo) = whole_step(*q, *q_lo, one_plus(Dd { hi: t, lo: t_lo }));
+    } else if DD {
         (*q, *q_lo) = dd_step(*q, *q_lo, t, t_lo);
     } else {
         *q = q.mul_add(1.0 + t, t);
@@ -528,14 +591,20 @@ fn factor_step<const DD: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
 fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
     // 1 + t = u + u_lo, exact below t = 2^53; above, within 2^-53 of itself, which moves its
     // loss (above 36) by 2^-58 of itself.
-    let Dd { hi: u, lo: u_lo } = one_plus(Dd { hi: t, lo: t_lo });
-    // q u = p + p_lo, to about 2^-105.
-    let p = q * u;
-    let p_lo = q_lo.mul_add(u, q.mul_add(u_lo, q.mul_add(u, -p)));
+    let u = one_plus(Dd { hi: t, lo: t_lo });
+    let (p, p_lo) = whole_step(q, q_lo, u);
     // p + t exactly (Fast2Sum with the larger first), then the low parts.
     let (big, small) = if p > t { (p, t) } else { (t, p) };
     let s = big + small;
     (s, (small - (s - big)) + t_lo + p_lo)
+}
+
+/// `p u` for `p = p + p_lo` (`p_lo` not normalised) as a double-double, to about 2^-105 of
+/// itself: the exact product of the high parts and the low parts' products.
+#[inline(always)]
+fn whole_step(p: f64, p_lo: f64, u: Dd) -> (f64, f64) {
+    let hi = p * u.hi;
+    (hi, p_lo.mul_add(u.hi, p.mul_add(u.lo, p.mul_add(u.hi, -hi))))
 }
 
 /// What a group of plain lanes gives [`Also::group`]: `1 + t` of each pair, rounded, and the
@@ -665,6 +734,46 @@ mod tests {
             assert!(got.iter().all(|&g| g == whole), "{got:?} against {whole:?}");
             let sum = f64::from_bits(whole.0) + f64::from_bits(whole.1);
             assert!((sum / want - 1.0).abs() < 1e-13, "{sum} against {want}");
+        }
+    }
+
+    /// A block's lanes that take their whole products give the sum of lanes that never do
+    /// (pieces of 128 positions, before the first renormalisation, merged in order), within
+    /// the rounding of the lanes' logs (2^-53 each): losses of a typical size (whole from
+    /// position 128 on), small ones whose lanes reach `WHOLE_FROM` later in the block, tiny
+    /// ones whose lanes never do, and typical ones with one lane of tiny ones. (A product
+    /// formed wrongly when the lanes turn whole fails it.)
+    #[test]
+    fn whole_products_keep_the_sum() {
+        // The residual of each position, and whether the lanes end whole.
+        type Case = (fn(usize) -> f64, bool);
+        let cases: [Case; 4] = [
+            (|i| (i as f64 * 0.37).sin() * 2.0, true),
+            (|i| (i as f64 * 0.37).sin() * 1e-5, true),
+            (|i| (i as f64 * 0.37).sin() * 1e-9, false),
+            (|i| (i as f64 * 0.37).sin() * if i % 16 == 3 { 1e-9 } else { 2.0 }, false),
+        ];
+        for (d_of, whole) in cases {
+            let parts = |range: std::ops::Range<usize>| -> [Vec<f64>; 2] {
+                let t = |d: f64| [0.5 * d * d, (0.5 * d).mul_add(d, -0.5 * d * d)];
+                let (hi, lo) = range.map(|i| t(d_of(i))).map(|[h, l]| (h, l)).unzip();
+                [hi, lo]
+            };
+            let mut block = Acc::default();
+            let [mut hi, mut lo] = parts(0..BLOCK);
+            block.add_log_factors::<true>([&mut hi, &mut lo], false, |_| None);
+            assert_eq!(block.whole, whole);
+            let mut pieces = Acc::default();
+            for at in (0..BLOCK).step_by(128) {
+                let mut piece = Acc { pos: at, ..Acc::default() };
+                let [mut hi, mut lo] = parts(at..at + 128);
+                piece.add_log_factors::<true>([&mut hi, &mut lo], false, |_| None);
+                assert!(!piece.whole);
+                pieces.merge(&piece.finish());
+            }
+            let (got, want) = (block.folded().sum, pieces.folded().sum);
+            let diff = (got.hi - want.hi) + (got.lo - want.lo);
+            assert!((diff / want.hi).abs() < 2f64.powi(-51), "{got:?} against {want:?}");
         }
     }
 
