@@ -378,10 +378,10 @@ impl Acc {
     /// whole product `p` as `(p 2^-e) 2^e`.
     ///
     /// Double-double lanes first take their whole products once every lane's `q` is at least
-    /// [`WHOLE_FROM`] (or renormalised): a step is then `p' = p (1 + t)`, four operations where
-    /// `q' = q (1 + t) + t` takes eleven. A whole product carries its error relative to
-    /// itself, about 2^-104 per step, which is 2^-74 of a lane's loss sum `log p` from then on
-    /// (`q` keeps it relative to `q`, as tiny losses need).
+    /// [`WHOLE_FROM`] (or renormalised): a step is then `p' = p (1 + t)`, eight operations
+    /// with `1 + t`, where `q' = q (1 + t) + t` takes fifteen. A whole product carries its
+    /// error relative to itself, about 2^-104 per step, which is 2^-74 of a lane's loss sum
+    /// `log p` from then on (`q` keeps it relative to `q`, as tiny losses need).
     #[inline(always)] // into the callers' AVX2 copies (else its multiply-add is a libm call)
     fn renormalise<const DD: bool>(&mut self) {
         if DD
@@ -463,10 +463,10 @@ impl Acc {
                 total.add(hi); // +inf or NaN (the low part is then meaningless)
             }
         }
-        // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` as a double-double
-        // (log_dd keeps the relative precision of small logs). A lane at 1 adds nothing (not
-        // even +0), and the lanes from `pos` on never took a factor (a short block), nor did a
-        // plain sum's lanes from LANES on.
+        // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` (or the whole product)
+        // as a double-double (log_dd keeps the relative precision of small logs). A lane at 1
+        // (`q` form) adds nothing (not even +0), and the lanes from `pos` on never took a factor
+        // (a short block), nor did a plain sum's lanes from LANES on.
         for k in 0..self.pos.min(DD_LANES) {
             let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
             if (q, q_lo, e) != (0.0, 0.0, 0) {
@@ -543,18 +543,16 @@ fn factor_groups<A: Copy, const DD: bool, const WHOLE: bool, const N: usize>(
         for (k, p) in parts.iter_mut().enumerate() {
             *p = t_of(ga[k], gb[k]);
         }
-        // `also` before the plain steps, so that its long operations (the f32
-        // gradients' reciprocals) start first; after the double-double ones, whose
-        // parts are then dead (live, they spilled the vector registers). Measured in
-        // turns, the fused call at 6144 elements on AVX-512: f32 6.1 against 5.5
-        // microseconds, f64 20 against 11.
+        // `also` before the plain steps, so that its long operations (the f32 gradients'
+        // reciprocals) start first; after the double-double ones, whose parts are then dead
+        // (live, they spilled the vector registers). Measured in turns, the fused call at 6144
+        // elements on AVX-512: f32 6.1 against 5.5 microseconds, f64 20 against 11.
         if !DD {
             also.group(j, ga, gb, &plain_ones(&parts));
         }
-        // For double-double lanes `1 + t` is formed in the steps' loop, by the
-        // operations of `dd_step`'s own, which the compiler shares: in a loop of its
-        // own, it was shuffled and spilled (f64 fused call at 6144 elements 2.5 times
-        // as slow).
+        // For double-double lanes `1 + t` is formed in the steps' loop, by the operations of
+        // the step's own `one_plus`, which the compiler shares: in a loop of its own, it was
+        // shuffled and spilled (f64 fused call at 6144 elements 2.5 times as slow).
         let mut dd_ones = [[0.0; N]; 2];
         for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
             flags[k] |= flag;
