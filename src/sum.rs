@@ -13,7 +13,8 @@
 //! `log(1 + t)` are not summed but multiplied, as factors `1 + t`, into product lanes
 //! ([`LANES`] plain ones for f32, [`DD_LANES`] double-double ones for f64) whose
 //! logs are taken once per block ([`Acc::add_log_factors`]): two operations per element where
-//! a log costs thirty (f32), sixteen where it costs sixty (f64, in double-double); the few
+//! a log costs thirty (f32), fifteen (eight once the lanes hold their whole products: see
+//! [`Acc::renormalise`]) where it costs sixty (f64, in double-double); the few
 //! losses the lanes cannot take (huge, non-finite) are summed in the compensated lanes.
 //!
 //! Terms below the normal range (f64 losses of residuals under 2^-500) cannot be rounded one
@@ -41,7 +42,7 @@ const SAW_NEG_INF: u8 = 4;
 pub(crate) const LANES: usize = 8;
 
 /// The number of double-double product lanes (f64 losses): twice [`LANES`], so that more
-/// of their long steps (sixteen dependent operations each) overlap. With eight, all in one
+/// of their long steps (fifteen dependent operations each) overlap. With eight, all in one
 /// AVX-512 vector, the f64 MEAN took 1.5 times as long.
 pub(crate) const DD_LANES: usize = 2 * LANES;
 
@@ -243,8 +244,9 @@ impl Acc {
     /// `0 <= t <= MAX_T` given by its parts `[hi, lo]` (equally long): `t = hi` to 2^-53 for
     /// plain product lanes (f32 losses; `lo` is not read), `t = hi + lo` exactly for `DD`
     /// lanes (double-double, f64 losses). The factors `1 + t` are
-    /// multiplied into the product lanes, `q' = q (1 + t) + t` (two operations, or sixteen in
-    /// double-double, where a log takes thirty or sixty), with one log per lane when the block
+    /// multiplied into the product lanes, `q' = q (1 + t) + t` (two operations, or fifteen in
+    /// double-double, where a log takes thirty or sixty; double-double lanes later hold their
+    /// whole products, see [`Acc::renormalise`]), with one log per lane when the block
     /// is merged. Where `any_rare`, the elements `j` with `rare(j)` (those with no such `t`:
     /// `t` above [`MAX_T`] or not finite, or a loss that needs the tiny sum) are skipped (all
     /// parts set to 0) and that added instead.
