@@ -167,9 +167,9 @@ impl Total {
 /// a closure was compiled apart, without the kernels' target features, and called per group).
 pub trait Also<A, const N: usize> {
     /// Take the group of values from index `j` on, with what the loop formed for each pair
-    /// `k`: for double-double lanes its `1 + t` as `ones[0][k] + ones[1][k]` ([`one_plus`] of
-    /// the parts `t_of` gave, as `dd_step` forms it); for plain lanes `1 + t` rounded (the
-    /// step's factor) and the second part `t_of` gave.
+    /// `k`: for double-double lanes its `1 + t` as `ones[0][k] + ones[1][k]` (the step's own,
+    /// [`one_plus`] of the parts `t_of` gave); for plain lanes `1 + t` rounded (the step's
+    /// factor) and the second part `t_of` gave.
     fn group(&mut self, j: usize, a: &[A; N], b: &[A; N], ones: &[[f64; N]; 2]);
 
     /// Whether the loop asks for the values ahead of each group ([`group_ahead`]).
@@ -288,7 +288,7 @@ impl Acc {
                 fn dd_piece<const WHOLE: bool>(acc: &mut Acc, piece: [&[f64]; 2]) {
                     let mut q = (acc.prod, acc.prod_lo);
                     for_lanes::<DD_LANES, _>(acc.pos, piece, &mut q, |(q, q_lo), k, t, t_lo| {
-                        factor_step::<true, WHOLE>(&mut q[k], &mut q_lo[k], t, t_lo)
+                        factor_step::<true, WHOLE>(&mut q[k], &mut q_lo[k], t, t_lo);
                     });
                     (acc.prod, acc.prod_lo) = q;
                 }
@@ -301,7 +301,7 @@ impl Acc {
                 // `piece` twice: the second is never read.
                 let q = self.prod.first_chunk_mut::<LANES>().expect("LANES <= DD_LANES");
                 for_lanes::<LANES, _>(self.pos, [piece, piece], q, |q, k, t, _| {
-                    factor_step::<false, false>(&mut q[k], &mut 0.0, t, 0.0)
+                    factor_step::<false, false>(&mut q[k], &mut 0.0, t, 0.0);
                 });
             }
             self.pos += len;
@@ -552,15 +552,14 @@ fn factor_groups<A: Copy, const DD: bool, const WHOLE: bool, const N: usize>(
         if !DD {
             also.group(j, ga, gb, &plain_ones(&parts));
         }
-        // For double-double lanes `1 + t` is formed in the steps' loop, by the operations of
-        // the step's own `one_plus`, which the compiler shares: in a loop of its own, it was
-        // shuffled and spilled (f64 fused call at 6144 elements 2.5 times as slow).
+        // For double-double lanes `also` gets the steps' own `1 + t`, kept in their loop: in a
+        // loop of its own, it was shuffled and spilled (f64 fused call at 6144 elements 2.5
+        // times as slow).
         let mut dd_ones = [[0.0; N]; 2];
         for (k, &([t, t_lo], flag)) in parts.iter().enumerate() {
             flags[k] |= flag;
-            factor_step::<DD, WHOLE>(&mut local[k], &mut local_lo[k], t, t_lo);
+            let one = factor_step::<DD, WHOLE>(&mut local[k], &mut local_lo[k], t, t_lo);
             if DD {
-                let one = one_plus(Dd { hi: t, lo: t_lo });
                 (dd_ones[0][k], dd_ones[1][k]) = (one.hi, one.lo);
             }
         }
@@ -573,25 +572,32 @@ fn factor_groups<A: Copy, const DD: bool, const WHOLE: bool, const N: usize>(
 
 /// One product lane's step for the factor `1 + t`: `q' = q (1 + t) + t`, in double-double
 /// (`DD`, with `t = t + t_lo`) or plain (`q_lo` and `t_lo` not read); for double-double
-/// lanes that hold their whole products (`WHOLE`), `p' = p (1 + t)`.
+/// lanes that hold their whole products (`WHOLE`), `p' = p (1 + t)`. Returns the `1 + t` it
+/// multiplied by ([`one_plus`] for double-double lanes, which the fused call's gradients
+/// share).
 #[inline(always)]
-fn factor_step<const DD: bool, const WHOLE: bool>(q: &mut f64, q_lo: &mut f64, t: f64, t_lo: f64) {
-    if DD && WHOLE {
-        (*q, *q_lo) = whole_step(*q, *q_lo, one_plus(Dd { hi: t, lo: t_lo }));
-    } else if DD {
-        (*q, *q_lo) = dd_step(*q, *q_lo, t, t_lo);
-    } else {
+fn factor_step<const DD: bool, const WHOLE: bool>(
+    q: &mut f64,
+    q_lo: &mut f64,
+    t: f64,
+    t_lo: f64,
+) -> Dd {
+    if !DD {
         *q = q.mul_add(1.0 + t, t);
+        return Dd::new(1.0 + t);
     }
+    // Exact below t = 2^53; above, within 2^-53 of itself, which moves its loss (above 36) by
+    // 2^-58 of itself.
+    let u = one_plus(Dd { hi: t, lo: t_lo });
+    (*q, *q_lo) = if WHOLE { whole_step(*q, *q_lo, u) } else { dd_step(*q, *q_lo, [t, t_lo], u) };
+    u
 }
 
 /// One double-double product step, `q' = q (1 + t) + t`, for `q = q_hi + q_lo` (`q_lo` not
-/// normalised: it grows by about 2^-52 of `q` per step) and `t = t_hi + t_lo`, all >= 0.
+/// normalised: it grows by about 2^-52 of `q` per step), `t = t_hi + t_lo`, all >= 0, and
+/// `u = 1 + t`.
 #[inline(always)]
-fn dd_step(q: f64, q_lo: f64, t: f64, t_lo: f64) -> (f64, f64) {
-    // 1 + t = u + u_lo, exact below t = 2^53; above, within 2^-53 of itself, which moves its
-    // loss (above 36) by 2^-58 of itself.
-    let u = one_plus(Dd { hi: t, lo: t_lo });
+fn dd_step(q: f64, q_lo: f64, [t, t_lo]: [f64; 2], u: Dd) -> (f64, f64) {
     let (p, p_lo) = whole_step(q, q_lo, u);
     // p + t exactly (Fast2Sum with the larger first), then the low parts.
     let (big, small) = if p > t { (p, t) } else { (t, p) };
