@@ -442,44 +442,54 @@ impl Acc {
         }
     }
 
-    /// The total with the lanes added in, in lane order: the sum lanes, then the logs of the
-    /// product lanes.
+    /// The total with the lanes added in: the sum lanes, then the logs of the product lanes.
+    /// They are summed by [`Fold`]'s compensated lanes, then added to the total.
     #[inline(always)]
     fn folded(&self) -> Total {
         let mut total = self.total;
-        for (k, (&hi, &lo)) in self.lanes.iter().zip(&self.lanes_lo).enumerate() {
-            if k >= self.pos {
-                // This lane and the later ones never took a loss (a short block, or a merged
-                // total): each step adds (+0, +0) to the same sum, so when one step leaves its
-                // bits as they are, every step does.
-                let step = total.sum + Dd::default();
-                if (step.hi.to_bits(), step.lo.to_bits())
-                    == (total.sum.hi.to_bits(), total.sum.lo.to_bits())
-                {
-                    break;
+        let mut fold = Fold::default();
+        if self.lanes.iter().all(|hi| hi.is_finite()) {
+            fold.add(&self.lanes, &self.lanes_lo);
+        } else {
+            let mut lanes = (self.lanes, self.lanes_lo);
+            for k in 0..LANES {
+                if !lanes.0[k].is_finite() {
+                    total.add(lanes.0[k]); // +inf or NaN (the low part is then meaningless)
+                    (lanes.0[k], lanes.1[k]) = (0.0, 0.0);
                 }
             }
-            if hi.is_finite() {
-                total.sum = total.sum + Dd { hi, lo };
-            } else {
-                total.add(hi); // +inf or NaN (the low part is then meaningless)
-            }
+            fold.add(&lanes.0, &lanes.1);
         }
-        // Then the product lanes' logs: `e ln2 + log1p(q)`, with `1 + q` (or the whole product)
-        // as a double-double (log_dd keeps the relative precision of small logs). A lane at 1
-        // (`q` form) adds nothing (not even +0), and the lanes from `pos` on never took a factor
-        // (a short block), nor did a plain sum's lanes from LANES on.
-        for k in 0..self.pos.min(DD_LANES) {
-            let (q, q_lo, e) = (self.prod[k], self.prod_lo[k], self.prod_exp[k]);
-            if (q, q_lo, e) != (0.0, 0.0, 0) {
+        // Each product lane's log, `e ln2 + log1p(q)`, with `1 + q` (or the whole product) as
+        // a double-double (log_dd keeps the relative precision of small logs), LANES lanes at
+        // a time (vectorised). A lane that never took a factor, (0, 0, 0), gives exactly +0;
+        // the lanes from LANES on take none in plain sums, and are then skipped.
+        let untouched =
+            |k: usize| (self.prod[k], self.prod_lo[k], self.prod_exp[k]) == (0.0, 0.0, 0);
+        for first in (0..DD_LANES).step_by(LANES) {
+            let lanes = first..first + LANES;
+            if first > 0 && lanes.clone().all(untouched) {
+                break;
+            }
+            let (mut e_hi, mut e_lo, mut logs) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+            for (i, k) in lanes.enumerate() {
+                let (q, q_lo) = (self.prod[k], self.prod_lo[k]);
                 let u = if self.whole {
                     fast_two_sum(q, q_lo)
                 } else {
                     let u = two_sum(1.0, q);
                     fast_two_sum(u.hi, u.lo + q_lo)
                 };
-                total.sum = total.sum + (LN2 * e as f64 + Dd::new(log_dd(u.hi, u.lo)));
+                let e = LN2 * self.prod_exp[k] as f64;
+                (e_hi[i], e_lo[i], logs[i]) = (e.hi, e.lo, log_dd(u.hi, u.lo));
             }
+            fold.add(&e_hi, &e_lo);
+            fold.add(&logs, &[0.0; LANES]);
+        }
+        // Lanes that took nothing (a merged total's) leave the total's bits as they are.
+        let sum = fold.sum();
+        if sum != Dd::default() {
+            total.sum = total.sum + sum;
         }
         total
     }
@@ -512,6 +522,46 @@ impl Acc {
     pub fn result_unless_overflowed(&self, divisor: f64) -> Option<f64> {
         let total = self.folded();
         (!total.overflowed()).then(|| total.result(divisor))
+    }
+}
+
+/// The compensated lanes that [`Acc::folded`] sums its terms in, `LANES` at a time: each
+/// term's rounding error is kept exactly (TwoSum) and the errors are summed plainly (Ogita,
+/// Rump and Oishi's Sum2), so the sum is within about `(n 2^-53)^2` of the sum of the `n`
+/// terms' magnitudes, where the terms themselves (logs rounded to f64) carry 2^-53. Adding
+/// into a running double-double instead, one normalised addition after another, made a
+/// chain of twenty-four dependent additions, most of a small call's time: MEAN of 16
+/// elements, f32 0.27 -> 0.18 microseconds, f64 0.39 -> 0.23 (of 2 elements, where only
+/// two logs were taken, 0.16 -> 0.21).
+#[derive(Default)]
+struct Fold {
+    sum: [f64; LANES],
+    err: [f64; LANES],
+}
+
+impl Fold {
+    /// Add the terms `hi[k] + lo[k]` to lane `k`.
+    #[inline(always)]
+    fn add(&mut self, hi: &[f64; LANES], lo: &[f64; LANES]) {
+        for k in 0..LANES {
+            lane_add(&mut self.sum[k], &mut self.err[k], hi[k]);
+            self.err[k] += lo[k];
+        }
+    }
+
+    /// The lanes' sum, halves added pairwise.
+    #[inline(always)]
+    fn sum(mut self) -> Dd {
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for k in 0..n {
+                let v = self.sum[k + n];
+                lane_add(&mut self.sum[k], &mut self.err[k], v);
+                self.err[k] += self.err[k + n];
+            }
+        }
+        two_sum(self.sum[0], self.err[0])
     }
 }
 
@@ -666,6 +716,18 @@ mod tests {
             a.add(x);
         }
         assert_eq!(a.result(1.0), 2.0);
+    }
+
+    #[test]
+    fn fold_keeps_the_lanes_low_parts() {
+        // Lane 0 takes 2^60 and 1 (low part 1), lane 1 -2^60 and 0.5: the high parts cancel
+        // in the fold, the low parts are the sum.
+        let mut vals = [0.0; 2 * LANES];
+        (vals[0], vals[LANES], vals[1], vals[LANES + 1]) =
+            (2f64.powi(60), 1.0, -2f64.powi(60), 0.5);
+        let mut a = Acc::default();
+        a.add_values::<true>(&mut vals);
+        assert_eq!(a.result(1.0), 1.5);
     }
 
     #[test]
