@@ -7,7 +7,7 @@
 
 use crate::dd::{one_plus, two_prod, two_sum, Dd};
 use crate::log64::log_dd;
-use crate::sum::{above_max_t, Acc, Also, Rare, DD_LANES, LANES};
+use crate::sum::{above_max_t, above_twice_max_t, Acc, Also, Rare, DD_LANES, LANES};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 
 /// Below this |d| (2^-500) the loss is `d^2/2` to far below an ULP, and may be subnormal:
@@ -76,8 +76,8 @@ pub trait Element:
     /// given what the sum's loop formed for it (`sum`, see [`Also::group`]): its `1 + t`, as
     /// a double-double for f64, and for f32 rounded, then `d`.
     fn fused_grad(x: Self, y: Self, f: Dd, sum: [f64; 2]) -> Self;
-    /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]; two for
-    /// f64, one for f32, whose sums use plain lanes, and then `d`, for the fused call's
+    /// The parts of `t = d^2/2` a pair's loss sum takes ([`Acc::try_add_factors`]: two for
+    /// f64; for f32, whose sums use plain lanes, `d^2 = 2t`, then `d` for the fused call's
     /// gradients), and its flag word: sign bit set for a pair the product lanes do not take
     /// (see [`Element::sum_losses`]).
     fn factor_parts(x: Self, y: Self) -> ([f64; 2], u64);
@@ -135,7 +135,7 @@ impl Element for f32 {
         acc.try_add_factors::<_, false, LANES>([x, y], f32::factor_parts, also)
     }
 
-    /// The gradients from the sum's `d` and `t` (`d^2 = 2t` exactly): each input is
+    /// The gradients from the sum's `d` and `d^2`: each input is
     /// converted to f64 once (`vcvtps2pd` is slow on some CPUs), with the bits of
     /// [`Element::grads`].
     #[inline(always)]
@@ -180,7 +180,7 @@ impl Element for f32 {
     #[inline(always)]
     fn factor_parts(x: f32, y: f32) -> ([f64; 2], u64) {
         let (d, d2) = residual_f32(x, y);
-        ([0.5 * d2, d], above_max_t(0.5 * d2))
+        ([d2, d], above_twice_max_t(d2))
     }
 
     #[inline(always)]
@@ -262,16 +262,17 @@ fn grads_f32(dd: impl Fn(usize) -> (f64, f64), g: Option<&[f32]>, factor: Dd, ou
     }
 }
 
-/// The f32 loss sum, `t.len()` pairs at a time: `t = d^2/2` to 2^-53, whose factors `1 + t`
-/// the sum's lanes take, but for t above MAX_T (|d| beyond 2^50) or NaN. With `D`, `d` is kept
-/// in the second part, and the gradients of [`Element::grads`] for `(g, factor)` go to `out`
-/// from each piece's `d` and `t` before the sum takes them. (A closure doing this was compiled
-/// apart, without the kernels' target features: SSE2 code, half the fused call's time.)
+/// The f32 loss sum, `s.len()` pairs at a time: `s = d^2 = 2t` to 2^-53, whose factors
+/// `1 + t` the sum's lanes take, but for t above MAX_T (|d| beyond 2^50) or NaN. With `D`,
+/// `d` is kept in the second part, and the gradients of [`Element::grads`] for `(g, factor)`
+/// go to `out` from each piece's `d` and `s` before the sum takes them. (A closure doing this
+/// was compiled apart, without the kernels' target features: SSE2 code, half the fused call's
+/// time.)
 #[inline(always)]
 fn sum_f32<const D: bool>(
     x: &[f32],
     y: &[f32],
-    [t, d]: [&mut [f64]; 2],
+    [s, d]: [&mut [f64]; 2],
     acc: &mut Acc,
     (g, factor, out): (Option<&[f32]>, Dd, &mut [f32]),
 ) {
@@ -279,26 +280,25 @@ fn sum_f32<const D: bool>(
     if !D && f32::try_sum_losses(x, y, acc, ()) {
         return;
     }
-    let n = t.len();
+    let n = s.len();
     for (at, (x, y)) in (0..).step_by(n).zip(x.chunks(n).zip(y.chunks(n))) {
-        let (t, d) = (&mut t[..x.len()], &mut d[..x.len()]);
+        let (s, d) = (&mut s[..x.len()], &mut d[..x.len()]);
         if D {
-            for (((t, d), &x), &y) in t.iter_mut().zip(d.iter_mut()).zip(x).zip(y) {
-                let (dv, d2) = residual_f32(x, y);
-                (*d, *t) = (dv, 0.5 * d2);
+            for (((s, d), &x), &y) in s.iter_mut().zip(d.iter_mut()).zip(x).zip(y) {
+                (*d, *s) = residual_f32(x, y);
             }
             let g = g.map(|g| &g[at..at + d.len()]);
-            grads_f32(|j| (d[j], 2.0 * t[j]), g, factor, &mut out[at..at + d.len()]);
+            grads_f32(|j| (d[j], s[j]), g, factor, &mut out[at..at + d.len()]);
         } else {
             if f32::try_sum_losses(x, y, acc, ()) {
                 continue;
             }
-            for ((t, &x), &y) in t.iter_mut().zip(x).zip(y) {
-                *t = t_f32(x, y);
+            for ((s, &x), &y) in s.iter_mut().zip(x).zip(y) {
+                *s = residual_f32(x, y).1;
             }
         }
-        let flags = t.iter().fold(0, |f, &t| f | above_max_t(t));
-        acc.add_log_factors::<false>([t, d], flags >> 63 != 0, |j| {
+        let flags = s.iter().fold(0, |f, &s| f | above_twice_max_t(s));
+        acc.add_log_factors::<false>([s, d], flags >> 63 != 0, |j| {
             let t = t_f32(x[j], y[j]);
             (above_max_t(t) >> 63 != 0).then(|| Rare::Loss(log1p_for_f32(t)))
         });
