@@ -170,7 +170,12 @@ impl<T> Tile<'_, T> {
             // written, which a row in a page of its own pays in full.
             for j in 0..PIECE {
                 let row = first.wrapping_offset(j as isize * step);
-                let vals: [T; GROUP] = std::array::from_fn(|i| f(buf[i * PIECE + j]));
+                // A loop, not `array::from_fn`, which the compiler may leave uninlined (then
+                // without the kernels' target features).
+                let mut vals = [f(buf[j]); GROUP];
+                for (i, v) in vals.iter_mut().enumerate().skip(1) {
+                    *v = f(buf[i * PIECE + j]);
+                }
                 if (row as usize).is_multiple_of(16) {
                     stream::stream_out(row, &vals, width);
                 } else {
