@@ -301,6 +301,7 @@ impl Acc {
         any_rare: bool,
         rare: impl Fn(usize) -> Option<Rare>,
     ) {
+        self.plain = !DD;
         if any_rare {
             for j in 0..hi.len() {
                 match rare(j) {
@@ -337,7 +338,6 @@ impl Acc {
                 }
             } else {
                 // `piece` twice: the second is never read.
-                self.plain = true;
                 let r = self.prod.first_chunk_mut::<LANES>().expect("LANES <= DD_LANES");
                 for_lanes::<LANES, _>(self.pos, [piece, piece], r, |r, k, s, _| {
                     factor_step::<false, false>(&mut r[k], &mut 0.0, s, 0.0);
@@ -491,18 +491,14 @@ impl Acc {
     fn folded(&self) -> Total {
         let mut total = self.total;
         let mut fold = Fold::default();
-        if self.lanes.iter().all(|hi| hi.is_finite()) {
-            fold.add(&self.lanes, &self.lanes_lo);
-        } else {
-            let mut lanes = (self.lanes, self.lanes_lo);
-            for k in 0..LANES {
-                if !lanes.0[k].is_finite() {
-                    total.add(lanes.0[k]); // +inf or NaN (the low part is then meaningless)
-                    (lanes.0[k], lanes.1[k]) = (0.0, 0.0);
-                }
+        let (mut hi, mut lo) = (self.lanes, self.lanes_lo);
+        for k in 0..LANES {
+            if !hi[k].is_finite() {
+                total.add(hi[k]); // +inf or NaN (the low part is then meaningless)
+                (hi[k], lo[k]) = (0.0, 0.0);
             }
-            fold.add(&lanes.0, &lanes.1);
         }
+        fold.add(&hi, &lo);
         // Each product lane's log, `e ln2 + log1p(q)`, with `1 + q` (or the whole product) as
         // a double-double (log_dd keeps the relative precision of small logs), LANES lanes at
         // a time (vectorised). A lane that never took a factor, (0, 0, 0), gives exactly +0;
