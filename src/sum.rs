@@ -636,7 +636,7 @@ fn factor_groups<A: Copy, const DD: bool, const WHOLE: bool, const N: usize>(
             *p = t_of(ga[k], gb[k]);
         }
         // `also` before the plain steps, so that its long operations (the f32 gradients'
-        // reciprocals) start first; after the double-double ones, whose parts are then dead
+        // quotients) start first; after the double-double ones, whose parts are then dead
         // (live, they spilled the vector registers). Measured in turns, the fused call at 6144
         // elements on AVX-512: f32 6.1 against 5.5 microseconds, f64 20 against 11.
         if !DD {
