@@ -94,7 +94,7 @@ pub(super) unsafe fn stream_out<T: Copy, const N: usize>(dst: *mut T, src: &[T; 
 /// Copy `src` to `dst` by non-temporal stores of `W` bytes (16, 32 or 64) each, or of
 /// [`group_bytes`]`(W)` where a whole `src` is narrower; `W = 0`: by plain stores, unaligned.
 /// Chosen per span instead of per store (the fused call's groups), the tests of width and
-/// alignment leave the loop: float32 loss-and-gradient MEAN at 16.7M on 2 threads 5-6% faster.
+/// alignment leave the loop: float32 loss-and-gradient MEAN at 16.7M on 2 threads 2-6% faster.
 ///
 /// # Safety
 /// `N` elements are writable from `dst` on; unless `W = 0`, `dst` is aligned to that store
