@@ -522,8 +522,13 @@ fn grad_rare(x: f64, y: f64, f: Dd) -> f64 {
     let half = difference_overflows(x, y).then(|| two_sum(0.5 * x, -0.5 * y));
     if !f.hi.is_finite() {
         // IEEE product rules: inf * 0 = NaN, inf * nonzero = inf, NaN propagates; only the
-        // derivative's sign and whether it is zero matter here.
-        let dloss = half.map_or(2.0 / (d + 2.0 / d), |h| 1.0 / h.hi);
+        // derivative's sign and whether it is zero matter here: zero for d = ±0 and ±inf (but
+        // where `x - y` overflows), else the sign of `d`. (Not a formula such as
+        // `2 / (d + 2/d)`, whose `2/d` overflows for |d| <= 2^-1023 and gives 0.)
+        let dloss = match half {
+            None if d == 0.0 || d.is_infinite() => 0f64.copysign(d),
+            _ => d.signum(), // NaN for NaN
+        };
         return f.hi * dloss;
     }
     let a = d.abs();

@@ -549,8 +549,26 @@ fn ieee_rules<T: Float>() {
             }
         }
     }
-    let [_, got, _] = gradients(&[f(3.0)], &[f(1.0)], 1, NONE, Some(&[-inf]));
-    assert_eq!(got[0].bits64(), (-inf).bits64(), "-inf times a positive derivative");
+    // Infinite upstream gradients times a nonzero derivative are infinite, with the sign of
+    // the product, however small or large the derivative: residuals from the least subnormal
+    // (whose 2/d overflows) to one whose x - y overflows.
+    let tiny = T::from_bits64(1);
+    let residuals = [(tiny, f(0.0)), (f(0.0), tiny), (f(3.0), f(1.0)), (-T::MAX, T::MAX)];
+    for (x, y) in residuals {
+        for g in [inf, -inf] {
+            let (positive_d, positive_g) = (x.to_f64() > y.to_f64(), g.to_f64() > 0.0);
+            let want = if positive_d == positive_g { inf } else { -inf };
+            for reduction in [NONE, SUM, MEAN] {
+                let [_, got1, got2] = gradients(&[x], &[y], 1, reduction, Some(&[g]));
+                assert!(
+                    same(got1[0], want) && same(got2[0], -want),
+                    "x={x:e} y={y:e} g={g:e} ({reduction}): {:e} {:e}",
+                    got1[0],
+                    got2[0]
+                );
+            }
+        }
+    }
 }
 
 #[test]
